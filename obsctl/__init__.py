@@ -1,0 +1,7 @@
+"""obsctl: stand up, prove and tear down an observability platform.
+
+The package is layered (see docs/architecture in ../shared/DESIGN.md and `.importlinter`):
+cli -> lifecycle -> verify -> targets -> render -> tools -> config/errors/console.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,380 @@
+"""The command line: parse flags, call one function, show its result. The only module that
+imports typer, and the one place that turns errors into messages and exit codes:
+
+    ObsctlError       -> `error: ...` (+ `hint: ...`) on stderr, its exit code (1, or 2 for bad input)
+    Ctrl-C            -> exit 130
+    anything else     -> one line, the traceback in .obsctl/crash.log, exit 3 (--debug re-raises)
+
+Heavy modules (pydantic, the clients) are imported inside the commands so `obsctl --help`
+starts about as fast as typer itself (bench/startup.py measures it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from obsctl.config import Environment
+    from obsctl.verify import Result
+
+app = typer.Typer(
+    name="obsctl",
+    help="Stand up, prove and tear down an observability platform: locally, on any Kubernetes cluster, or on EKS.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+EnvOpt = Annotated[
+    str | None, typer.Option("--env", "-e", help="Environment from obsctl.yaml [env: OBSCTL_ENV; default: local].")
+]
+ConfigOpt = Annotated[
+    str | None, typer.Option("--config", "-c", help="Config file [env: OBSCTL_CONFIG; default: ./obsctl.yaml].")
+]
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class Component(StrEnum):
+    grafana = "grafana"
+    prometheus = "prometheus"
+    alertmanager = "alertmanager"
+
+
+def _load(config: str | None, env: str | None) -> Environment:
+    from obsctl import config as cfg
+
+    return cfg.load(config, env)
+
+
+def _out() -> Any:
+    from obsctl.console import console
+
+    return console()
+
+
+class _RichObserver:
+    """Stage progress: a spinner while a stage runs, one line when it ends."""
+
+    def __init__(self) -> None:
+        self.status: Any = None
+
+    def stage_started(self, verb: str, stage: str) -> None:
+        self.status = _out().status(f"{verb}: {stage} ...")
+        self.status.start()
+
+    def stage_done(self, verb: str, stage: str, seconds: float, detail: str, ok: bool) -> None:
+        if self.status:
+            self.status.stop()
+        mark = "[green]✓[/]" if ok else "[red]✗[/]"
+        _out().print(f"{mark} {stage:<34} [dim]{seconds:6.2f}s[/]  {_esc(detail)}")
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+) -> None:
+    """obsctl: up, verify, port-forward, rebuild-test, down."""
+    if debug:
+        os.environ["OBSCTL_DEBUG"] = "1"
+
+
+@app.command()
+def up(env: EnvOpt = None, config: ConfigOpt = None) -> None:
+    """Bring the platform up (idempotent: a second run changes nothing)."""
+    from obsctl import lifecycle
+
+    e = _load(config, env)
+    _out().print(f"[bold]obsctl up[/] — environment [cyan]{e.name}[/] (target {e.target})")
+    started = time.monotonic()
+    lifecycle.up(e, _RichObserver())
+    _out().print(f"[green]up[/] in {time.monotonic() - started:.1f}s — next: obsctl verify --env {e.name}")
+    _print_endpoints(e)
+
+
+@app.command()
+def down(
+    env: EnvOpt = None,
+    config: ConfigOpt = None,
+    purge: Annotated[bool, typer.Option("--purge", help="Also delete data (TSDBs, notifications, logs).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (eks).")] = False,
+    force_finalizers: Annotated[
+        bool, typer.Option("--force-finalizers", help="Remove finalizers that hold a namespace (clusters).")
+    ] = False,
+) -> None:
+    """Tear everything down and leave nothing behind."""
+    from obsctl import lifecycle
+
+    e = _load(config, env)
+    if e.target == "eks" and not yes:
+        name = e.spec.aws.cluster_name  # type: ignore[union-attr]
+        typed = typer.prompt(f"This destroys EKS cluster {name} and everything in it. Type its name to confirm")
+        if typed != name:
+            from obsctl.errors import InputError
+
+            raise InputError(
+                "confirmation did not match; nothing was destroyed", "type the cluster name, or pass --yes"
+            )
+    os.environ["OBSCTL_FORCE_FINALIZERS"] = "1" if force_finalizers else ""
+    started = time.monotonic()
+    lifecycle.down(e, _RichObserver(), purge=purge)
+    _out().print(f"[green]down[/] in {time.monotonic() - started:.1f}s")
+
+
+def _status_style(status: str) -> str:
+    return {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]", "skip": "[yellow]SKIP[/]"}[status]
+
+
+def _results_table(results: list[Result]) -> Any:
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("time", justify="right")
+    table.add_column("detail", overflow="fold")
+    for r in results:
+        table.add_row(_esc(r.name), _status_style(r.status), f"{r.seconds:.2f}s", _esc(r.detail))
+    return table
+
+
+@app.command()
+def verify(
+    env: EnvOpt = None,
+    config: ConfigOpt = None,
+    fire_drill: Annotated[
+        bool,
+        typer.Option("--fire-drill", help="Also prove alerting end to end: break the app, watch the alert travel."),
+    ] = False,
+    output: Annotated[Output, typer.Option("--output", "-o", help="table or json.")] = Output.table,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")] = None,
+) -> None:
+    """Run the verification checklist; exit 1 if any check fails."""
+    from obsctl import lifecycle
+    from obsctl.verify import report
+
+    e = _load(config, env)
+    live = output == Output.table
+
+    def show(r: Result) -> None:
+        if live and r.group == "fire-drill":
+            _out().print(f"{_status_style(r.status)} {_esc(r.name)} [dim]{r.seconds:.1f}s[/] {_esc(r.detail)}")
+
+    results = lifecycle.verify(e, fire_drill, on_result=show)
+    if junit:
+        report.write_junit(junit, e.name, results)
+    if output == Output.json:
+        sys.stdout.write(report.to_json(e.name, e.target, results) + "\n")
+    else:
+        _out().print(_results_table(results))
+        counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "skip")}
+        _out().print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped")
+    if any(r.status == "fail" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command("port-forward")
+def port_forward(
+    component: Annotated[Component, typer.Argument(help="grafana, prometheus or alertmanager.")],
+    env: EnvOpt = None,
+    config: ConfigOpt = None,
+    port: Annotated[int | None, typer.Option("--port", help="Local port (clusters); default the usual one.")] = None,
+    show_password: Annotated[bool, typer.Option("--show-password", help="Print the Grafana admin password.")] = False,
+) -> None:
+    """Print (and on clusters, open) the address of a UI."""
+    from obsctl.targets import get_target
+
+    e = _load(config, env)
+    target: Any = get_target(e)
+    target.port_forward(component.value, port, show_password, _out().print)
+
+
+@app.command("rebuild-test")
+def rebuild_test(
+    env: EnvOpt = None,
+    config: ConfigOpt = None,
+    fire_drill: Annotated[bool, typer.Option("--fire-drill", help="Run the fire drill in the verify phase.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (eks).")] = False,
+) -> None:
+    """down, up, verify: time each phase and prove nothing from the previous run survived."""
+    from rich.table import Table
+
+    from obsctl import lifecycle
+
+    e = _load(config, env)
+    if e.target == "eks" and not yes:
+        from obsctl.errors import InputError
+
+        raise InputError("rebuild-test on eks destroys and recreates the cluster", "pass --yes to confirm")
+    rep = lifecycle.rebuild_test(e, _RichObserver(), fire_drill)
+    _out().print(_results_table(rep.results))
+    table = Table(title=f"rebuild-test ({e.name})")
+    table.add_column("phase")
+    table.add_column("time", justify="right")
+    table.add_column("result")
+    table.add_column("detail", overflow="fold")
+    for name, seconds, ok, detail in rep.phases:
+        table.add_row(name, f"{seconds:.1f}s", "[green]ok[/]" if ok else "[red]FAIL[/]", _esc(detail))
+    table.add_row("total", f"{sum(p[1] for p in rep.phases):.1f}s", "", "")
+    _out().print(table)
+    if not rep.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def render(env: EnvOpt = None, config: ConfigOpt = None) -> None:
+    """Write everything `up` would use into .obsctl/<env>/rendered/ and start nothing."""
+    from obsctl.targets import get_target
+
+    e = _load(config, env)
+    out = get_target(e).render()
+    for path in out.files:
+        mark = "[yellow]changed[/]" if path in out.changed else "[dim]same[/]   "
+        _out().print(f"{mark} {_rel(path)}")
+    for note in out.notes:
+        _out().print(f"[yellow]note:[/] {note}")
+    _out().print(f"{len(out.files)} files in {_rel(e.rendered_dir)}, {len(out.changed)} changed")
+
+
+@app.command()
+def status(env: EnvOpt = None, config: ConfigOpt = None) -> None:
+    """Show what runs."""
+    from rich.table import Table
+
+    from obsctl.targets import get_target
+
+    e = _load(config, env)
+    table = Table(title=f"{e.name} ({e.target})")
+    for col in ("component", "state", "detail"):
+        table.add_column(col)
+    for row in get_target(e).status():
+        style = "green" if row.state in ("RUNNING", "up", "deployed", "Ready") else "yellow"
+        table.add_row(row.component, f"[{style}]{row.state}[/]", _esc(row.detail))
+    _out().print(table)
+    _print_endpoints(e)
+
+
+@app.command()
+def doctor(env: EnvOpt = None, config: ConfigOpt = None) -> None:
+    """List each binary obsctl needs, found or missing, with the install hint for this OS."""
+    from rich.table import Table
+
+    from obsctl.errors import ConfigError
+    from obsctl.tools import binaries
+
+    try:
+        e = _load(config, env)
+        target, overrides = e.target, _binary_overrides(e)
+    except ConfigError:
+        target, overrides = None, {}
+    table = Table(title=f"binaries for target {target or 'any'}")
+    for col in ("binary", "needed", "status", "version / install hint"):
+        table.add_column(col, overflow="fold")
+    missing = []
+    for b in binaries.BINARIES:
+        needed = target is None or target in b.targets
+        path = binaries.find(b.name, overrides.get(b.name))
+        need = ("optional" if b.optional else "required") if needed else "other targets"
+        if path:
+            table.add_row(b.name, need, "[green]found[/]", f"{path}: {binaries.version(b.name, path)}")
+        else:
+            table.add_row(b.name, need, "[red]missing[/]" if needed and not b.optional else "missing", binaries.hint(b))
+            if needed and not b.optional:
+                missing.append(b.name)
+    _out().print(table)
+    if missing:
+        _out().print(f"[red]missing:[/] {', '.join(missing)} — `make up` installs everything on Debian/Ubuntu")
+        raise typer.Exit(1)
+
+
+def _binary_overrides(e: Environment) -> dict[str, str]:
+    if e.target != "local":
+        return {}
+    local = e.spec.local  # type: ignore[union-attr]
+    return {
+        k: v
+        for k, v in {
+            "prometheus": local.prometheus_binary,
+            "alertmanager": local.alertmanager_binary,
+            "grafana": local.grafana_binary,
+        }.items()
+        if v
+    }
+
+
+def _print_endpoints(e: Environment) -> None:
+    from obsctl.targets import get_target
+
+    if e.target != "local":
+        return
+    for name, url in get_target(e).endpoints().items():
+        _out().print(f"  {name:<13} {url}")
+
+
+def _esc(text: str) -> str:
+    """Text from the platform may contain [brackets] (PromQL windows): never rich markup."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _crash_log(exc: BaseException) -> Path:
+    import traceback
+
+    path = Path(".obsctl") / "crash.log"
+    try:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("".join(traceback.format_exception(exc)))
+    except OSError:
+        path = Path("/tmp/obsctl-crash.log")
+        path.write_text("".join(traceback.format_exception(exc)))
+    return path
+
+
+def main() -> None:
+    """Console-script entry point: the one place errors become messages and exit codes."""
+    from obsctl.errors import ObsctlError
+
+    try:
+        app()
+    except ObsctlError as exc:
+        if os.environ.get("OBSCTL_DEBUG"):
+            raise
+        from obsctl.console import err_console
+
+        err = err_console()
+        err.print(f"[red]error:[/] {_esc(exc.message)}", soft_wrap=True)
+        if exc.hint:
+            err.print(f"[dim]hint:[/] {_esc(exc.hint)}", soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    except Exception as exc:  # a bug: one line for the user, the traceback for us
+        if os.environ.get("OBSCTL_DEBUG"):
+            raise
+        log = _crash_log(exc)
+        sys.stderr.write(f"error: unexpected {exc.__class__.__name__}: {exc} (traceback in {log}; --debug shows it)\n")
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""up / down / verify / rebuild-test as ordered, named, timed stages, journaled per environment.
+
+Every stage's outcome is appended to .obsctl/<env>/journal.jsonl (what ran, how long, what
+it said), so a failed `up` can be read after the fact. Progress goes to an `Observer`
+the CLI backs with rich; this module never prints.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from obsctl.config import Environment
+from obsctl.errors import ObsctlError
+from obsctl.targets import get_target
+from obsctl.targets.base import Stage, Target
+from obsctl.verify import Check, Result, run_checks
+
+
+class Observer(Protocol):
+    def stage_started(self, verb: str, stage: str) -> None: ...
+
+    def stage_done(self, verb: str, stage: str, seconds: float, detail: str, ok: bool) -> None: ...
+
+
+@dataclass
+class StageResult:
+    name: str
+    seconds: float
+    detail: str
+    ok: bool
+
+
+@dataclass
+class Journal:
+    path: Path
+
+    def write(self, **entry: object) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"ts": round(time.time(), 3), **entry}) + "\n")
+
+
+def run_stages(env: Environment, verb: str, stages: list[Stage], observer: Observer) -> list[StageResult]:
+    """Run stages in order; the first failure stops the run and is re-raised after journaling."""
+    journal = Journal(env.state_dir / "journal.jsonl")
+    results = []
+    for stage in stages:
+        observer.stage_started(verb, stage.name)
+        started = time.monotonic()
+        try:
+            detail = stage.run()
+        except ObsctlError as exc:
+            seconds = time.monotonic() - started
+            journal.write(verb=verb, stage=stage.name, ok=False, seconds=round(seconds, 3), detail=exc.message)
+            observer.stage_done(verb, stage.name, seconds, exc.message, False)
+            raise
+        seconds = time.monotonic() - started
+        journal.write(verb=verb, stage=stage.name, ok=True, seconds=round(seconds, 3), detail=detail)
+        observer.stage_done(verb, stage.name, seconds, detail, True)
+        results.append(StageResult(stage.name, seconds, detail, True))
+    return results
+
+
+def up(env: Environment, observer: Observer, target: Target | None = None) -> list[StageResult]:
+    target = target or get_target(env)
+    return run_stages(env, "up", target.up_stages(), observer)
+
+
+def down(env: Environment, observer: Observer, purge: bool = False, target: Target | None = None) -> list[StageResult]:
+    target = target or get_target(env)
+    return run_stages(env, "down", target.down_stages(purge), observer)
+
+
+def checklist(env: Environment, target: Target, fire_drill: bool) -> tuple[list[Check], list[list[Check]]]:
+    """The independent checks, and the drills (each a sequence whose steps share state)."""
+    if env.target == "local":
+        from obsctl.verify import local
+
+        drills = [local.drill_pod_down(target), local.drill_error_rate(target)] if fire_drill else []  # type: ignore[arg-type]
+        return local.checks(target), drills  # type: ignore[arg-type]
+    from obsctl.verify import cluster
+
+    return cluster.checks(target), ([cluster.drill_pod_down(target)] if fire_drill else [])  # type: ignore[arg-type]
+
+
+def verify(
+    env: Environment,
+    fire_drill: bool = False,
+    on_result: Callable[[Result], None] | None = None,
+    target: Target | None = None,
+) -> list[Result]:
+    """Run the checklist concurrently; then, if asked and everything passed, the drills in order."""
+    target = target or get_target(env)
+    checks, drills = checklist(env, target, fire_drill)
+    results = run_checks(checks, concurrent=True, on_result=on_result)
+    for drill in drills:
+        if any(r.status == "fail" for r in results):
+            for check in drill:
+                skipped = Result(check.name, check.group, "skip", "not run: the checklist has failures", 0.0)
+                results.append(skipped)
+                if on_result:
+                    on_result(skipped)
+            continue
+        results.extend(run_checks(drill, concurrent=False, on_result=on_result))
+    Journal(env.state_dir / "journal.jsonl").write(
+        verb="verify",
+        fire_drill=fire_drill,
+        ok=all(r.status != "fail" for r in results),
+        failed=[r.name for r in results if r.status == "fail"],
+    )
+    return results
+
+
+@dataclass
+class RebuildReport:
+    phases: list[tuple[str, float, bool, str]] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
+    survivors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(ok for _, _, ok, _ in self.phases) and all(r.status != "fail" for r in self.results)
+
+
+def rebuild_test(
+    env: Environment, observer: Observer, fire_drill: bool, on_result: Callable[[Result], None] | None = None
+) -> RebuildReport:
+    """down (purging data), up, verify: each phase timed; then prove nothing of the old run survived."""
+    target = get_target(env)
+    report = RebuildReport()
+    before = _fingerprint(env, target)
+    t0 = time.time()
+
+    def phase(name: str, fn: Callable[[], str]) -> None:
+        started = time.monotonic()
+        try:
+            detail = fn()
+        except ObsctlError as exc:
+            report.phases.append((name, time.monotonic() - started, False, exc.message))
+            raise
+        report.phases.append((name, time.monotonic() - started, True, detail))
+
+    phase("down", lambda: f"{len(down(env, observer, purge=True, target=target))} stages")
+    phase("survivors after down", lambda: _survivors_after_down(env, target, before, report))
+    phase("up", lambda: f"{len(up(env, observer, target=target))} stages")
+
+    def run_verify() -> str:
+        report.results = verify(env, fire_drill, on_result, target=target)
+        failed = [r.name for r in report.results if r.status == "fail"]
+        if failed:
+            return f"{len(failed)} check(s) failed"
+        return f"{len(report.results)} checks, none failed"
+
+    phase("verify", run_verify)
+    phase("fresh state", lambda: _fresh(env, target, before, t0, report))
+    if report.survivors:
+        report.phases.append(("nothing survived", 0.0, False, "; ".join(report.survivors)))
+    return report
+
+
+def _fingerprint(env: Environment, target: Target) -> dict[str, object]:
+    if env.target == "local":
+        return {"pids": target.running_pids()}  # type: ignore[attr-defined]
+    return {}
+
+
+def _survivors_after_down(env: Environment, target: Target, before: dict[str, object], report: RebuildReport) -> str:
+    if env.target != "local":
+        return "checked by the target's down stages"
+    left = target.running_pids()  # type: ignore[attr-defined]
+    if left:
+        report.survivors.append(f"processes alive after down: {sorted(left)}")
+    data = target.data_dir  # type: ignore[attr-defined]
+    if data.exists():
+        report.survivors.append(f"data left after purge: {data}")
+    return (
+        f"{len(before.get('pids', ()))} old processes gone, data purged" if not report.survivors else "survivors found"
+    )
+
+
+def _fresh(env: Environment, target: Target, before: dict[str, object], t0: float, report: RebuildReport) -> str:
+    """The new platform shares nothing with the old: new processes, and no samples older than the rebuild."""
+    if env.target != "local":
+        return "n/a"
+    reused = set(before.get("pids", set())) & target.running_pids()  # type: ignore[attr-defined, arg-type]
+    if reused:
+        report.survivors.append(f"processes from the previous run still serve: {sorted(reused)}")
+    old = target.prometheus.query(f"count(up) and on() (timestamp(up) < {t0})", at=t0 - 1)  # type: ignore[attr-defined]
+    if old:
+        report.survivors.append("Prometheus still holds samples from before the rebuild (TSDB not purged)")
+    return "all processes new, TSDB holds nothing older than the rebuild"

@@ -1,0 +1,124 @@
+"""Process and port facts from /proc and the socket layer (Linux).
+
+On these machines background processes are not reaped by PID 1, so a dead child can look
+alive to `kill -0`: `alive()` reads the process state and counts a zombie as dead.
+Every process obsctl starts for an environment carries OBSCTL_STATE_DIR=<its state dir> in
+its environment (inherited by workers), which is how `down` proves nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+MARKER = "OBSCTL_STATE_DIR"
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # the state is the field after the parenthesised command name
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return not alive(pid)
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts connections on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def port_bindable(port: int, host: str = "127.0.0.1") -> bool:
+    """True when we could listen on host:port now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def marked(state_dir: Path) -> list[tuple[int, str]]:
+    """Live processes started for this state dir: (pid, command line)."""
+    needle = f"{MARKER}={state_dir}".encode()
+    found = []
+    me = os.getpid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        pid = int(entry.name)
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle + b"\0" in environ + b"\0" and alive(pid):
+            found.append((pid, cmdline.replace(b"\0", b" ").decode(errors="replace").strip()))
+    return found
+
+
+def kill_all(pids: list[int], timeout: float = 5.0) -> list[int]:
+    """TERM, then KILL what is left; returns the pids still alive after that."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(alive(p) for p in pids):
+            time.sleep(0.05)
+    return [p for p in pids if alive(p)]
+
+
+def port_owner(port: int) -> int | None:
+    """The pid listening on 127.0.0.1/0.0.0.0:port (TCP, IPv4 or IPv6), when it can be found."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A = LISTEN
+                inodes.add(f"socket:[{inode}]")
+    if not inodes:
+        return None
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fds = os.scandir(f"/proc/{entry.name}/fd")
+            for fd in fds:
+                try:
+                    if os.readlink(fd.path) in inodes:
+                        return int(entry.name)
+                except OSError:
+                    continue
+        except OSError:
+            continue
+    return None
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"

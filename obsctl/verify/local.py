@@ -1,0 +1,286 @@
+"""The local target's checklist, and its fire drill.
+
+Each check asks the running platform one question through its real API. Checks whose
+condition converges (a first scrape after a restart) retry briefly with `eventually`;
+none of them can pass without the component answering.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from obsctl import render as r
+from obsctl.targets.local import LocalTarget
+from obsctl.tools.http import HttpApi
+from obsctl.tools.prometheus import parse_exposition
+from obsctl.verify import Check, CheckFailed, CheckSkipped, eventually
+from obsctl.verify import dashboards as dash
+
+EXPECTED_METRICS = (
+    "http_requests",  # the parser names counter families without _total
+    "http_request_duration_seconds",
+    "http_requests_in_progress",
+    "app_info",
+    "process_cpu_seconds",
+    "process_resident_memory_bytes",
+)
+EXPECTED_ALERTS = ("FastAPIHighErrorRate", "FastAPIHighLatency", "FastAPIPodDown")
+SETTLE = 10.0  # seconds a converging check may wait
+
+
+def checks(t: LocalTarget) -> list[Check]:
+    out = [
+        Check("processes running", lambda: _processes(t), "processes"),
+        Check("app /metrics is valid and complete", lambda: _app_metrics(t), "app"),
+        Check("prometheus target fastapi up (every replica)", lambda: _targets(t), "prometheus"),
+        Check("alert and recording rules loaded", lambda: _rules(t), "prometheus"),
+        Check("alertmanager ready and wired to prometheus", lambda: _alertmanager(t), "alertmanager"),
+        Check("alert routing reaches the webhook sink", lambda: _routing(t), "alertmanager"),
+        Check("grafana datasource and dashboards", lambda: _grafana(t), "grafana"),
+    ]
+    for stem, text in r.load_dashboards(t.env.root).items():
+        out.append(Check(f"dashboard {stem}: every panel returns data", _dashboard(t, text), "dashboards"))
+    return out
+
+
+def _processes(t: LocalTarget) -> str:
+    if not t.supervisor.running():
+        raise CheckFailed(f"supervisord is not running; run `obsctl up --env {t.env.name}`")
+    procs = t.supervisor.processes()
+    bad = [f"{p.name}={p.state}" for p in procs if p.state != "RUNNING"]
+    if bad:
+        raise CheckFailed(f"not running: {', '.join(bad)}")
+    expected = len(t.app_ports) + 3 + (1 if t.spec.local.traffic.enabled else 0) + (1 if t.grafana_binary() else 0)
+    if len(procs) != expected:
+        raise CheckFailed(f"{len(procs)} programs under supervisord, expected {expected}")
+    return f"{len(procs)} programs RUNNING"
+
+
+def _app_metrics(t: LocalTarget) -> str:
+    for url in t.app_urls():
+        text = HttpApi(url, "app").get_text(t.spec.scrape.path)
+        families = parse_exposition(text)
+        missing = [m for m in EXPECTED_METRICS if m not in families]
+        if missing:
+            raise CheckFailed(f"{url}{t.spec.scrape.path} lacks {', '.join(missing)}")
+        handlers = {s.labels.get("handler") for s in families["http_requests"].samples}
+        if any(h and not h.startswith("/") and h != "unmatched" for h in handlers):
+            raise CheckFailed(f"unexpected handler labels {sorted(h for h in handlers if h)}")
+    return f"{len(t.app_urls())} replicas expose {len(EXPECTED_METRICS)} expected families"
+
+
+def _targets(t: LocalTarget) -> str:
+    want = {f"127.0.0.1:{p}" for p in t.app_ports}
+
+    def probe() -> str:
+        targets = [x for x in t.prometheus.targets() if x["labels"].get("job") == "fastapi"]
+        seen = {x["labels"]["instance"]: x["health"] for x in targets}
+        if set(seen) != want:
+            raise CheckFailed(f"fastapi targets are {sorted(seen)}, expected {sorted(want)}")
+        down = {i: h for i, h in seen.items() if h != "up"}
+        if down:
+            raise CheckFailed(f"targets not up: {down}")
+        return f"{len(seen)}/{len(want)} up"
+
+    return eventually(probe, SETTLE)
+
+
+def _rules(t: LocalTarget) -> str:
+    groups = t.prometheus.rule_groups()
+    rules = [rule for g in groups for rule in g["rules"]]
+    alerts = {rule["name"] for rule in rules if rule["type"] == "alerting"}
+    missing = [a for a in EXPECTED_ALERTS if a not in alerts]
+    if missing:
+        raise CheckFailed(f"alerts not loaded: {', '.join(missing)}")
+    broken = [f"{rule['name']}: {rule.get('lastError')}" for rule in rules if rule.get("health") == "err"]
+    if broken:
+        raise CheckFailed(f"rules failing to evaluate: {'; '.join(broken)}")
+    recording = sum(rule["type"] == "recording" for rule in rules)
+    return f"{len(groups)} groups, {len(alerts)} alerts, {recording} recording rules, all healthy"
+
+
+def _alertmanager(t: LocalTarget) -> str:
+    if not t.alertmanager.ready():
+        raise CheckFailed(f"Alertmanager at {t.url('alertmanager')} is not ready")
+
+    def probe() -> str:
+        urls = t.prometheus.alertmanagers()
+        if not any(f":{t.ports.alertmanager}/" in u for u in urls):
+            raise CheckFailed(f"Prometheus sends alerts to {urls or 'nothing'}, not to port {t.ports.alertmanager}")
+        return f"Prometheus -> {urls[0]}"
+
+    return eventually(probe, SETTLE)
+
+
+def _routing(t: LocalTarget) -> str:
+    import yaml
+
+    original = yaml.safe_load(t.alertmanager.status()["config"]["original"])
+    sinks = [
+        hook["url"]
+        for rec in original.get("receivers", [])
+        if rec["name"] == r.SINK_RECEIVER
+        for hook in rec.get("webhook_configs", [])
+    ]
+    if not any(f":{t.ports.sink}/" in u for u in sinks):
+        raise CheckFailed("the running Alertmanager config has no route to the obsctl sink")
+    if not HttpApi(t.url("sink"), "sink").ok("/healthz"):
+        raise CheckFailed(f"the webhook sink at {t.url('sink')} is not answering")
+    return f"route -> {r.SINK_RECEIVER} ({sinks[0]}), sink answering"
+
+
+def _grafana(t: LocalTarget) -> str:
+    if not t.grafana_binary():
+        raise CheckSkipped("Grafana is not installed here; every dashboard query is checked against Prometheus")
+    api = HttpApi(t.url("grafana"), "Grafana")
+    health = api.get_json("/api/health")
+    if health.get("database") != "ok":
+        raise CheckFailed(f"Grafana unhealthy: {health}")
+    sources = api.get_json("/api/datasources")
+    if not any(s["type"] == "prometheus" for s in sources):
+        raise CheckFailed("Grafana has no Prometheus datasource")
+    found = {d["uid"] for d in api.get_json("/api/search", type="dash-db")}
+    wanted = {dash.load(text)["uid"] for text in r.load_dashboards(t.env.root).values()}
+    if wanted - found:
+        raise CheckFailed(f"dashboards not provisioned: {sorted(wanted - found)}")
+    return f"Prometheus datasource, {len(wanted)} dashboards"
+
+
+def _dashboard(t: LocalTarget, text: str) -> Any:
+    def run() -> str:
+        queries = dash.panel_queries(dash.load(text))
+        window = t.rate_window()
+
+        def probe() -> str:
+            empty = [
+                f"'{title}' {ref}"
+                for title, ref, expr in queries
+                if not t.prometheus.query(dash.concrete(expr, window))
+            ]
+            if empty:
+                raise CheckFailed(f"{len(empty)}/{len(queries)} queries return nothing: {', '.join(empty)}")
+            return f"{len(queries)} queries return data"
+
+        return eventually(probe, SETTLE)
+
+    return run
+
+
+# --- the fire drill ------------------------------------------------------------------------
+
+
+def _await(what: str, probe: Any, timeout: float) -> tuple[Any, float]:
+    started = time.monotonic()
+    deadline = started + timeout
+    while True:
+        value = probe()
+        if value:
+            return value, time.monotonic() - started
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"{what}: not seen within {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def _prom_state(t: LocalTarget, alert: str, state: str) -> Any:
+    return lambda: [a for a in t.prometheus.alerts() if a["labels"]["alertname"] == alert and a["state"] == state]
+
+
+def _notified(t: LocalTarget, alert: str, status: str, since: float) -> Any:
+    def probe() -> list[dict[str, Any]]:
+        return [
+            n
+            for n in t.sink.notifications(since)
+            if n["payload"].get("status") == status
+            and any(a["labels"].get("alertname") == alert for a in n["payload"].get("alerts", []))
+        ]
+
+    return probe
+
+
+def _journey(
+    t: LocalTarget, alert: str, provoke: Any, recover: Any, timeout: float, settle: Any = None, done: Any = None
+) -> list[Check]:
+    """pending -> firing -> in Alertmanager -> notified -> recover -> resolved -> resolved notification.
+    The steps share state, so they run in order; each is reported as its own check."""
+    since = time.time()
+    log: dict[str, str] = {}
+
+    def step(name: str, fn: Any) -> Check:
+        def run() -> str:
+            if "failed" in log:
+                raise CheckSkipped(f"an earlier step failed: {log['failed']}")
+            try:
+                return fn()
+            except CheckFailed as exc:
+                log["failed"] = name
+                raise CheckFailed(str(exc)) from None
+
+        return Check(f"drill {alert}: {name}", run, "fire-drill")
+
+    def pending() -> str:
+        provoke()
+        _, s = _await("alert pending in Prometheus", _prom_state(t, alert, "pending"), timeout)
+        return f"pending after {s:.1f}s"
+
+    def firing() -> str:
+        _, s = _await("alert firing in Prometheus", _prom_state(t, alert, "firing"), timeout)
+        if settle:
+            settle()
+        return f"firing after {s:.1f}s more"
+
+    def in_am() -> str:
+        found, s = _await("alert active in Alertmanager", lambda: t.alertmanager.alerts(alert), timeout)
+        return f"{len(found)} active in Alertmanager after {s:.1f}s"
+
+    def notified() -> str:
+        found, s = _await("firing notification at the sink", _notified(t, alert, "firing", since), timeout)
+        return f"webhook sink got a firing notification after {s:.1f}s"
+
+    def resolved() -> str:
+        recover()
+
+        def gone() -> bool:
+            return not [a for a in t.prometheus.alerts() if a["labels"]["alertname"] == alert]
+
+        try:
+            _, s = _await("alert gone from Prometheus", gone, timeout)
+        finally:
+            if done:
+                done()
+        return f"resolved in Prometheus after {s:.1f}s"
+
+    def resolved_note() -> str:
+        found, s = _await("resolved notification at the sink", _notified(t, alert, "resolved", since), timeout)
+        return f"webhook sink got a resolved notification after {s:.1f}s"
+
+    return [
+        step("pending", pending),
+        step("firing", firing),
+        step("reaches Alertmanager", in_am),
+        step("notifies the sink", notified),
+        step("resolves", resolved),
+        step("sends resolved", resolved_note),
+    ]
+
+
+def drill_pod_down(t: LocalTarget, timeout: float = 60.0) -> list[Check]:
+    """Stop every app replica, watch FastAPIPodDown travel to the sink, start them, watch it resolve."""
+    return _journey(t, "FastAPIPodDown", t.stop_app, t.start_app, timeout)
+
+
+def drill_error_rate(t: LocalTarget, timeout: float = 60.0) -> list[Check]:
+    """Fault injection: requests asking for 500s (X-Fault-Error-Rate: 1) until FastAPIHighErrorRate
+    fires; then healthy traffic until the 5xx ratio over the rule's 5m window is back under the
+    threshold (the alert is a ratio over traffic, so more good traffic is what resolves it)."""
+    from obsctl.tools import load
+
+    errors, healthy = load.Flag(), load.Flag()
+
+    def provoke() -> None:
+        load.start_background(t.app_urls(), rps=20, headers={"X-Fault-Error-Rate": "1"}, stop=errors)
+
+    def recover() -> None:
+        load.start_background(t.app_urls(), rps=None, headers={}, stop=healthy, duration=timeout)
+
+    return _journey(t, "FastAPIHighErrorRate", provoke, recover, timeout, settle=errors.set, done=healthy.set)

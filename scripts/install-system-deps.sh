@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install the real binaries the local target and the tests drive: Prometheus + promtool and
+# Alertmanager (Debian/Ubuntu apt). Safe to run twice: it installs only what is missing.
+# Elsewhere it says what to install instead of guessing a package manager.
+set -euo pipefail
+want=()
+command -v prometheus >/dev/null && command -v promtool >/dev/null || want+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || want+=(prometheus-alertmanager)
+for extra in "$@"; do command -v "$extra" >/dev/null || want+=("$extra"); done
+((${#want[@]})) || exit 0
+if ! command -v apt-get >/dev/null; then
+  echo "missing: ${want[*]} -- install them with your package manager (see obsctl doctor)" >&2
+  exit 1
+fi
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo="sudo"
+echo "installing ${want[*]} with apt-get"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null

@@ -1,0 +1,191 @@
+################################################################################
+# EKS cluster
+#
+# - Access is managed only through EKS access entries (`authentication_mode =
+#   "API"`, no aws-auth ConfigMap). The identity running Terraform is admin;
+#   `cluster_admin_principal_arns` are admins; the bastion role gets view or
+#   admin (bastion.tf).
+# - Kubernetes Secrets are envelope-encrypted with a KMS key the module creates
+#   (rotation on). Control-plane logs go to a CloudWatch log group the module
+#   creates with our retention, so it is deleted on destroy.
+# - One managed node group in the private subnets, on an encrypted gp3 root
+#   volume, IMDSv2 only with a hop limit of 1 (pods cannot reach node
+#   credentials through the instance metadata service).
+# - Add-ons are EKS-managed; the EBS CSI driver (needed for Prometheus and
+#   Alertmanager persistent volumes) gets its IAM role through EKS Pod Identity.
+################################################################################
+
+locals {
+  # Admins from the variable, minus the identity running Terraform: it already
+  # has the module's `cluster_creator` entry and EKS refuses a second entry for
+  # the same principal.
+  cluster_admin_access_entries = {
+    for arn in var.cluster_admin_principal_arns : "admin-${arn}" => {
+      principal_arn = arn
+      policy_associations = {
+        admin = {
+          policy_arn   = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+          access_scope = { type = "cluster" }
+        }
+      }
+    } if arn != data.aws_iam_session_context.current.issuer_arn
+  }
+
+  bastion_access_entry = {
+    bastion = {
+      principal_arn = aws_iam_role.bastion.arn
+      policy_associations = {
+        (var.bastion_cluster_access) = {
+          policy_arn   = "arn:${local.partition}:eks::aws:cluster-access-policy/${var.bastion_cluster_access == "admin" ? "AmazonEKSClusterAdminPolicy" : "AmazonEKSViewPolicy"}"
+          access_scope = { type = "cluster" }
+        }
+      }
+    }
+  }
+
+  # Bottlerocket keeps the OS on /dev/xvda and containers on the data volume
+  # /dev/xvdb; on AL2023 everything is on the root volume /dev/xvda.
+  node_volume_device = startswith(var.node_ami_type, "BOTTLEROCKET") ? "/dev/xvdb" : "/dev/xvda"
+}
+
+module "eks" {
+  #checkov:skip=CKV_TF_1:Registry module pinned to one major version with `~>` (house style, asserted by tests/integration/test_terraform_static.py); a git source pinned to a commit hash would bypass registry version resolution
+  source  = "terraform-aws-modules/eks/aws"
+  version = "~> 21.0"
+
+  name               = var.cluster_name
+  kubernetes_version = var.kubernetes_version
+
+  vpc_id     = module.vpc.vpc_id
+  subnet_ids = module.vpc.private_subnets
+
+  endpoint_private_access      = true
+  endpoint_public_access       = var.cluster_endpoint_public_access
+  endpoint_public_access_cidrs = var.cluster_endpoint_public_access_cidrs
+
+  # Access entries only.
+  authentication_mode                      = "API"
+  enable_cluster_creator_admin_permissions = true
+  access_entries                           = merge(local.cluster_admin_access_entries, local.bastion_access_entry)
+
+  # Envelope encryption of Secrets with a module-created, rotated KMS key.
+  # 7 days is the shortest deletion window KMS allows: `obsctl down` should
+  # not leave a key pending for a month.
+  encryption_config               = { resources = ["secrets"] }
+  create_kms_key                  = true
+  enable_kms_key_rotation         = true
+  kms_key_deletion_window_in_days = 7
+
+  enabled_log_types                      = var.cluster_log_types
+  create_cloudwatch_log_group            = true
+  cloudwatch_log_group_retention_in_days = var.cluster_log_retention_days
+
+  addons = {
+    # Networking must exist before nodes join, or they never become Ready.
+    vpc-cni = {
+      before_compute = true
+    }
+    eks-pod-identity-agent = {
+      before_compute = true
+    }
+    kube-proxy = {}
+    coredns    = {}
+    aws-ebs-csi-driver = {
+      pod_identity_association = [{
+        role_arn        = aws_iam_role.ebs_csi.arn
+        service_account = "ebs-csi-controller-sa"
+      }]
+      # Creates the gp3 StorageClass `ebs-csi-default-sc` and marks it default
+      # (new clusters have no default StorageClass since Kubernetes 1.30).
+      configuration_values = jsonencode({
+        defaultStorageClass = { enabled = true }
+      })
+    }
+  }
+
+  eks_managed_node_groups = {
+    default = {
+      ami_type       = var.node_ami_type
+      instance_types = var.node_instance_types
+      capacity_type  = "ON_DEMAND"
+
+      min_size     = var.node_min_size
+      max_size     = var.node_max_size
+      desired_size = var.node_desired_size
+
+      subnet_ids = module.vpc.private_subnets
+
+      # The module's custom launch template ignores `disk_size`; size and
+      # encrypt the volume through the launch template instead.
+      block_device_mappings = {
+        root = {
+          device_name = local.node_volume_device
+          ebs = {
+            volume_size           = var.node_disk_size_gib
+            volume_type           = "gp3"
+            encrypted             = true
+            delete_on_termination = true
+          }
+        }
+      }
+
+      metadata_options = {
+        http_endpoint               = "enabled"
+        http_tokens                 = "required"
+        http_put_response_hop_limit = 1
+      }
+
+      labels = {
+        "obsctl.io/node-group" = "default"
+      }
+    }
+  }
+
+  tags = local.tags
+}
+
+################################################################################
+# EBS CSI driver IAM role (EKS Pod Identity)
+################################################################################
+
+data "aws_iam_policy_document" "ebs_csi_assume" {
+  statement {
+    sid     = "EksPodIdentity"
+    actions = ["sts:AssumeRole", "sts:TagSession"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["pods.eks.amazonaws.com"]
+    }
+
+    # Only the driver's controller service account in this cluster, through
+    # the session tags Pod Identity sets.
+    # Ref https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/eks-cluster-name"
+      values   = [var.cluster_name]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/kubernetes-namespace"
+      values   = ["kube-system"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/kubernetes-service-account"
+      values   = ["ebs-csi-controller-sa"]
+    }
+  }
+}
+
+resource "aws_iam_role" "ebs_csi" {
+  name_prefix        = "${var.cluster_name}-ebs-csi-"
+  description        = "EBS CSI driver controller of EKS cluster ${var.cluster_name} (EKS Pod Identity)"
+  assume_role_policy = data.aws_iam_policy_document.ebs_csi_assume.json
+}
+
+resource "aws_iam_role_policy_attachment" "ebs_csi" {
+  role       = aws_iam_role.ebs_csi.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+}

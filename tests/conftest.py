@@ -1,0 +1,82 @@
+"""Shared fixtures: the repository root, free loopback ports, and throwaway environments.
+
+A throwaway local environment lives in tmp_path: its obsctl.yaml sits next to symlinks to
+the repository's rules/, dashboards/ and app/, so it runs the real content on ports of its
+own and never touches a developer's running platform.
+"""
+
+from __future__ import annotations
+
+import socket
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+def free_port_block(size: int, start: int = 21000) -> int:
+    """The first port p >= start such that p .. p+size-1 are all free on 127.0.0.1."""
+    port = start
+    while port < 60000:
+        ok = True
+        for p in range(port, port + size):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return port
+        port += size + 7
+    raise RuntimeError("no free port block")
+
+
+def make_project(tmp: Path, config: str) -> Path:
+    """A project folder: config + links to the real content. Returns the config path."""
+    for name in ("rules", "dashboards", "app"):
+        (tmp / name).symlink_to(ROOT / name)
+    path = tmp / "obsctl.yaml"
+    path.write_text(textwrap.dedent(config))
+    return path
+
+
+def local_config(base: int, replicas: int = 2, extra: str = "", local_extra: str = "") -> str:
+    return f"""
+    environments:
+      local:
+        target: local
+        app: {{replicas: {replicas}}}
+        scrape: {{interval: 1s, evaluation_interval: 1s}}
+        alerting:
+          group_wait: 1s
+          group_interval: 2s
+          for_overrides:
+            {{FastAPIHighErrorRate: 5s, FastAPIHighLatency: 10s, FastAPIPodDown: 4s}}
+        local:
+          ports:
+            {{app: {base}, prometheus: {base + 10}, alertmanager: {base + 11}, grafana: {base + 12}, sink: {base + 13}}}
+          traffic: {{rps: 8}}
+          {local_extra}
+    {extra}
+    """
+
+
+@pytest.fixture
+def local_project(tmp_path: Path) -> Iterator[Path]:
+    """A throwaway local environment's config; torn down (processes killed) afterwards."""
+    base = free_port_block(14)
+    path = make_project(tmp_path, local_config(base))
+    yield path
+    from obsctl.tools import procs
+
+    left = [pid for pid, _ in procs.marked(tmp_path / ".obsctl" / "local")]
+    procs.kill_all(left)

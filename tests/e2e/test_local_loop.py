@@ -1,0 +1,80 @@
+"""The whole local loop through the real CLI and real binaries: up, up again (no change),
+verify, verify --fire-drill (the alert travels Prometheus -> Alertmanager -> sink and back),
+status, port-forward, rebuild-test, down --purge with nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from obsctl.tools import procs
+
+pytestmark = pytest.mark.e2e
+
+
+def run(config: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OBSCTL_ENV", "OBSCTL_CONFIG")}
+    env["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "obsctl", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=config.parent,
+    )
+
+
+def test_local_loop(local_project: Path) -> None:
+    state = local_project.parent / ".obsctl" / "local"
+
+    first = run(local_project, "up")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "metrics flowing" in first.stdout
+    pids = {pid for pid, _ in procs.marked(state)}
+    assert len(pids) >= 6  # supervisord, 2 apps, prometheus, alertmanager, sink, traffic
+
+    again = run(local_project, "up")
+    assert again.returncode == 0, again.stderr
+    assert "already running, nothing changed" in again.stdout
+    assert {pid for pid, _ in procs.marked(state)} == pids, "a second up restarted something"
+
+    junit = local_project.parent / "junit.xml"
+    check = run(local_project, "verify", "--output", "json", "--junit", str(junit))
+    assert check.returncode == 0, check.stdout + check.stderr
+    report = json.loads(check.stdout)
+    assert report["passed"] and report["counts"]["fail"] == 0
+    names = {c["name"] for c in report["checks"]}
+    assert "prometheus target fastapi up (every replica)" in names
+    assert any(n.startswith("dashboard fastapi-golden-signals") for n in names)
+    assert 'failures="0"' in junit.read_text()
+
+    drill = run(local_project, "verify", "--fire-drill", "--output", "json")
+    assert drill.returncode == 0, drill.stdout + drill.stderr
+    steps = [c for c in json.loads(drill.stdout)["checks"] if c["group"] == "fire-drill"]
+    assert len(steps) == 12 and all(s["status"] == "pass" for s in steps), steps
+    # the sink really recorded the journey, firing then resolved, for both alerts
+    record = [json.loads(line) for line in (state / "sink" / "notifications.jsonl").read_text().splitlines()]
+    seen = {(a["labels"]["alertname"], n["payload"]["status"]) for n in record for a in n["payload"]["alerts"]}
+    for alert in ("FastAPIPodDown", "FastAPIHighErrorRate"):
+        assert (alert, "firing") in seen and (alert, "resolved") in seen, seen
+
+    status = run(local_project, "status")
+    assert status.returncode == 0 and "RUNNING" in status.stdout
+    pf = run(local_project, "port-forward", "prometheus")
+    assert pf.returncode == 0 and "http://127.0.0.1:" in pf.stdout
+
+    rebuild = run(local_project, "rebuild-test")
+    assert rebuild.returncode == 0, rebuild.stdout + rebuild.stderr
+    assert "fresh state" in rebuild.stdout
+    assert not pids & {pid for pid, _ in procs.marked(state)}, "an old process survived the rebuild"
+
+    down = run(local_project, "down", "--purge")
+    assert down.returncode == 0, down.stderr
+    assert procs.marked(state) == []
+    assert not (state / "data").exists()

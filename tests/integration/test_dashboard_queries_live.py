@@ -1,0 +1,247 @@
+"""Every dashboard panel returns data from a real Prometheus once traffic flows.
+
+A real `prometheus` scrapes a tiny stand-in for the app (a stdlib HTTP server exposing
+the app's metrics with counters that keep growing) every second and loads
+rules/fastapi.rules.yaml. Each panel expression, with `$__rate_interval` replaced the
+way obsctl does, must then return a non-empty result of real numbers; the rules must be
+loaded and evaluate without error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+RULES = REPO / "rules" / "fastapi.rules.yaml"
+DASHBOARD_FILES = sorted((REPO / "dashboards").glob("*.json"))
+RATE_INTERVAL = "10s"  # ten scrapes at the 1s interval below
+DATA_DEADLINE_S = 15.0  # from Prometheus start until every query must have data
+
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# cumulative share of requests at or below each bucket: a fast service
+SHARE_AT_OR_BELOW = (0.1, 0.3, 0.5, 0.7, 0.85, 0.95, 0.98, 0.99, 1.0, 1.0, 1.0)
+HANDLERS = {  # handler -> (requests per tick with 200, with 500)
+    "/api/items/{item_id}": (49, 1),
+    "/healthz": (10, 0),
+}
+
+
+# --------------------------------------------------------------- stand-in app
+
+
+def exposition(ticks: int) -> str:
+    """The app's metrics after `ticks` ticks, Prometheus text format 0.0.4."""
+    lines = [
+        "# TYPE http_requests_total counter",
+        *(
+            f'http_requests_total{{method="GET",handler="{h}",status="{status}"}} {ticks * per_tick}'
+            for h, (ok, err) in HANDLERS.items()
+            for status, per_tick in (("200", ok), ("500", err))
+            if per_tick
+        ),
+        "# TYPE http_request_duration_seconds histogram",
+    ]
+    for handler, (ok, err) in HANDLERS.items():
+        count = ticks * (ok + err)
+        labels = f'method="GET",handler="{handler}"'
+        for le, share in zip(BUCKETS, SHARE_AT_OR_BELOW, strict=True):
+            lines.append(f'http_request_duration_seconds_bucket{{{labels},le="{le}"}} {int(count * share)}')
+        lines += [
+            f'http_request_duration_seconds_bucket{{{labels},le="+Inf"}} {count}',
+            f"http_request_duration_seconds_sum{{{labels}}} {count * 0.04:.3f}",
+            f"http_request_duration_seconds_count{{{labels}}} {count}",
+        ]
+    lines += [
+        "# TYPE http_requests_in_progress gauge",
+        *(f'http_requests_in_progress{{method="GET",handler="{h}"}} {ticks % 3}' for h in HANDLERS),
+        "# TYPE app_info gauge",
+        'app_info{version="0.0.0-test"} 1',
+        "# TYPE process_cpu_seconds_total counter",
+        f"process_cpu_seconds_total {ticks * 0.01:.2f}",
+        "# TYPE process_resident_memory_bytes gauge",
+        f"process_resident_memory_bytes {50_000_000 + ticks}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class MetricsHandler(BaseHTTPRequestHandler):
+    started = time.monotonic()
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        if self.path != "/metrics":
+            self.send_error(404)
+            return
+        ticks = 1 + int((time.monotonic() - self.started) * 10)  # grows ten times a second
+        body = exposition(ticks).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture(scope="module")
+def fake_app() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), MetricsHandler)
+    thread = threading.Thread(target=server.serve_forever, name="fake-fastapi", daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# ----------------------------------------------------------------- prometheus
+
+
+@dataclass
+class Prometheus:
+    url: str
+    started: float
+    log: Path
+
+    def get(self, path: str, **params: str) -> dict:
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        with urllib.request.urlopen(f"{self.url}{path}{query}", timeout=5) as response:
+            payload = json.load(response)
+        assert payload["status"] == "success", payload
+        return payload["data"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def prometheus(fake_app: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    exe = shutil.which("prometheus")
+    if exe is None:
+        pytest.skip("prometheus is not on PATH; ../shared/TOOLS.md says how to get it")
+    workdir = tmp_path_factory.mktemp("prometheus")
+    config = workdir / "prometheus.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(RULES)],
+                "scrape_configs": [{"job_name": "fastapi", "static_configs": [{"targets": [fake_app]}]}],
+            }
+        )
+    )
+    address = f"127.0.0.1:{free_port()}"
+    log = workdir / "prometheus.log"
+    with log.open("w") as log_file:
+        proc = subprocess.Popen(
+            [
+                exe,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address={address}",
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        server = Prometheus(url=f"http://{address}", started=time.monotonic(), log=log)
+        wait_until_ready(server, proc)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_until_ready(server: Prometheus, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"prometheus exited with {proc.returncode}:\n{server.log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/-/ready", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    pytest.fail(f"prometheus not ready after 10s:\n{server.log.read_text()[-3000:]}")
+
+
+# ---------------------------------------------------------------------- tests
+
+
+def panel_queries() -> list[pytest.param]:
+    params = []
+    for path in DASHBOARD_FILES:
+        dashboard = json.loads(path.read_text())
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                params.append(
+                    pytest.param(
+                        target["expr"],
+                        id=f"{dashboard['uid']}/{panel['id']}-{panel['title']}/{target['refId']}",
+                    )
+                )
+    return params
+
+
+def expected_rules() -> tuple[set[str], set[str]]:
+    rules = [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
+    return {r["alert"] for r in rules if "alert" in r}, {r["record"] for r in rules if "record" in r}
+
+
+def test_rules_are_loaded_and_evaluate(prometheus: Prometheus) -> None:
+    alerts, records = expected_rules()
+    deadline = prometheus.started + DATA_DEADLINE_S
+    while True:
+        rules = [r for g in prometheus.get("/api/v1/rules")["groups"] for r in g["rules"]]
+        unhealthy = {r["name"]: r.get("lastError") or r["health"] for r in rules if r["health"] != "ok"}
+        if not unhealthy or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert {r["name"] for r in rules if r["type"] == "alerting"} == alerts
+    assert {r["name"] for r in rules if r["type"] == "recording"} == records
+    assert not unhealthy, unhealthy
+    # the stand-in is a healthy, fast service with a 1.7% error ratio: nothing may fire
+    firing = [r["name"] for r in rules if r["type"] == "alerting" and r["state"] == "firing"]
+    assert not firing
+
+
+@pytest.mark.parametrize("expr", panel_queries())
+def test_panel_query_returns_data(prometheus: Prometheus, expr: str) -> None:
+    query = expr.replace("$__rate_interval", RATE_INTERVAL)
+    deadline = prometheus.started + DATA_DEADLINE_S
+    while True:
+        data = prometheus.get("/api/v1/query", query=query)
+        values = [float(s["value"][1]) for s in data["result"]] if data["resultType"] == "vector" else []
+        if values and all(math.isfinite(v) for v in values):
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"no data (or NaN) after {DATA_DEADLINE_S}s for:\n{query}\ngot: {data}")
+        time.sleep(0.25)

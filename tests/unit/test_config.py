@@ -1,0 +1,99 @@
+"""Config validation: every mistake is one line naming the field, and nothing else happens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from obsctl import config as c
+from obsctl.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "environments: {local: {target: local, app: {replicas: 0}}}",
+            "environments.local.app.replicas: Input should be greater",
+        ),
+        ("environments: {local: {target: local, apps: {}}}", "environments.local.apps: unknown key"),
+        ("environments: {local: {target: cloud}}", "environments.local: unknown target"),
+        ("environments: {local: {app: {}}}", "environments.local: missing 'target'"),
+        ("environments: {local: {target: local, local: {ports: {app: 80}}}}", "environments.local.local.ports.app:"),
+        (
+            "environments: {local: {target: local, local: {ports: {app: 19090}}}}",
+            "prometheus and app both use port 19090",
+        ),
+        ("environments: {local: {target: local, scrape: {interval: 10x}}}", "'10x' is not a duration"),
+        ("environments: {local: {target: local, scrape: {interval: 0s}}}", "must be longer than zero"),
+        (
+            "environments: {local: {target: local, app: {replicas: two}}}",
+            "environments.local.app.replicas: Input should be a valid integer",
+        ),
+        ("environments: {k: {target: kubernetes, kubernetes: {}}}", "environments.k.kubernetes: context is required"),
+        ("environments: {e: {target: eks, aws: {region: moon, cluster_name: c}}}", "environments.e.aws.region"),
+        ("environments: {local: {target: local}}\ndefault_environment: prod", "default_environment 'prod'"),
+        ("environments: {}", "environments: Dictionary should have at least 1 item"),
+        (
+            "environments: {local: {target: local, alerting: {routes: [{receiver: pager}]}}}",
+            "routes[0].receiver 'pager' is not declared",
+        ),
+        ("environments: [\n", "obsctl.yaml:2:1: malformed YAML"),
+        ("- a list", "expected a mapping"),
+    ],
+)
+def test_bad_config_is_one_line_naming_the_field(text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        c.parse_config(text, "obsctl.yaml")
+    assert expected in err.value.message
+    assert "\n" not in err.value.message
+    assert err.value.hint
+    assert err.value.exit_code == 2
+
+
+def test_durations() -> None:
+    assert c.duration_seconds("1m30s") == 90
+    assert c.duration_seconds("500ms") == 0.5
+    assert c.duration_seconds("2h") == 7200
+    with pytest.raises(ValueError):
+        c.duration_seconds("5 minutes")
+
+
+def test_repository_config_and_examples_are_valid(repo_root: Path) -> None:
+    cfg = c.parse_config((repo_root / "obsctl.yaml").read_text(), "obsctl.yaml")
+    assert cfg.default_environment == "local"
+    assert cfg.environments["local"].target == "local"
+    for example in sorted((repo_root / "examples").glob("*.yaml")):
+        parsed = c.parse_config(example.read_text(), example.name)
+        assert {"kubernetes", "eks"} <= {e.target for e in parsed.environments.values()}
+
+
+def test_env_selection_and_unknown_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "obsctl.yaml").write_text("environments: {local: {target: local}, other: {target: local}}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OBSCTL_ENV", raising=False)
+    monkeypatch.delenv("OBSCTL_CONFIG", raising=False)
+    assert c.load().name == "local"
+    assert c.load(env="other").name == "other"
+    monkeypatch.setenv("OBSCTL_ENV", "other")
+    assert c.load().name == "other"
+    assert c.load(env="local").name == "local"  # the flag beats the variable
+    with pytest.raises(ConfigError, match="unknown environment 'nope' \\(known: local, other\\)"):
+        c.load(env="nope")
+    env = c.load(env="local")
+    assert env.state_dir == tmp_path / ".obsctl" / "local"
+
+
+def test_config_found_in_parent_and_explicit_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "obsctl.yaml").write_text("environments: {local: {target: local}}\n")
+    sub = tmp_path / "a" / "b"
+    sub.mkdir(parents=True)
+    monkeypatch.delenv("OBSCTL_CONFIG", raising=False)
+    assert c.find_config(None, sub) == tmp_path / "obsctl.yaml"
+    with pytest.raises(ConfigError, match="does not exist"):
+        c.find_config(str(tmp_path / "missing.yaml"))
+    empty = tmp_path.parent / f"{tmp_path.name}-empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match="no obsctl.yaml"):
+        c.find_config(None, empty)
