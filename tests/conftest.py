@@ -80,3 +80,24 @@ def local_project(tmp_path: Path) -> Iterator[Path]:
 
     left = [pid for pid, _ in procs.marked(tmp_path / ".obsctl" / "local")]
     procs.kill_all(left)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_process_outlives_the_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Whatever a failing test leaves running under the suite's temp dirs is killed at the end."""
+    yield
+    import os
+
+    from obsctl.tools import procs
+
+    base = str(tmp_path_factory.getbasetemp())
+    left = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                environ = Path(f"/proc/{name}/environ").read_bytes()
+            except OSError:
+                continue
+            if f"{procs.MARKER}={base}".encode() in environ:
+                left.append(int(name))
+    procs.kill_all(left)

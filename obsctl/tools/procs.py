@@ -58,10 +58,9 @@ def marked(state_dir: Path) -> list[tuple[int, str]]:
     needle = f"{MARKER}={state_dir}".encode()
     found = []
     me = os.getpid()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == me:
+    for pid in _pids():
+        if pid == me:
             continue
-        pid = int(entry.name)
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes()
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -101,20 +100,22 @@ def port_owner(port: int) -> int | None:
                 inodes.add(f"socket:[{inode}]")
     if not inodes:
         return None
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
+    for pid in _pids():
         try:
-            fds = os.scandir(f"/proc/{entry.name}/fd")
-            for fd in fds:
-                try:
-                    if os.readlink(fd.path) in inodes:
-                        return int(entry.name)
-                except OSError:
-                    continue
+            fds = os.listdir(f"/proc/{pid}/fd")
         except OSError:
             continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                    return pid
+            except OSError:
+                continue
     return None
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
 
 def cmdline(pid: int) -> str:

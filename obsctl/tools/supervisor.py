@@ -38,14 +38,11 @@ class Supervisor:
 
     # -- connection ---------------------------------------------------------------------
 
-    def _proxy(self) -> Any:
+    def _call(self, method: str, *args: Any) -> Any:
         from supervisor.xmlrpc import SupervisorTransport
 
         transport = SupervisorTransport(None, None, serverurl=f"unix://{self.socket}")
-        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
-
-    def _call(self, method: str, *args: Any) -> Any:
-        proxy = self._proxy()
+        proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
         try:
             return getattr(proxy.supervisor, method)(*args)
         except xmlrpc.client.Fault as exc:
@@ -55,6 +52,8 @@ class Supervisor:
                 f"supervisord is not answering on {self.socket}: {exc}",
                 "run `obsctl status`; `obsctl down` then `obsctl up` restarts it cleanly",
             ) from None
+        finally:
+            transport.close()  # one connection per call; supervisor's transport never closes it itself
 
     def pid(self) -> int | None:
         try:
