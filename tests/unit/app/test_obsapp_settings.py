@@ -77,11 +77,10 @@ def test_multiproc_dir_set_but_empty_is_an_error() -> None:
         Settings.from_env({"PROMETHEUS_MULTIPROC_DIR": ""})
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to any directory, so none is unwritable")
-def test_multiproc_dir_must_be_writable(tmp_path: Path) -> None:
-    tmp_path.chmod(0o500)
-    try:
-        with pytest.raises(SettingsError, match="is not writable"):
-            Settings.from_env({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
-    finally:
-        tmp_path.chmod(0o700)
+def test_multiproc_dir_must_be_writable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root may write anywhere (and CI runs as root), so the kernel's answer is simulated:
+    the check must trust os.access, which also reports read-only mounts."""
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode))
+    with pytest.raises(SettingsError, match="is not writable"):
+        Settings.from_env({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
