@@ -69,16 +69,25 @@ class _RichObserver:
 
     def __init__(self) -> None:
         self.status: Any = None
+        self.stage = ""
 
     def stage_started(self, verb: str, stage: str) -> None:
+        self.stage = stage
         self.status = _out().status(f"{verb}: {stage} ...")
         self.status.start()
+
+    def stage_progress(self, verb: str, line: str) -> None:
+        """A long stage's progress (terraform: resources done / total, slowest in flight)."""
+        if self.status:
+            self.status.update(f"{verb}: {self.stage} — {_esc(line)}")
 
     def stage_done(self, verb: str, stage: str, seconds: float, detail: str, ok: bool) -> None:
         if self.status:
             self.status.stop()
-        mark = "[green]✓[/]" if ok else "[red]✗[/]"
-        _out().print(f"{mark} {stage:<34} [dim]{seconds:6.2f}s[/]  {_esc(detail)}")
+        if ok:
+            _out().print(f"[green]✓[/] {stage:<34} [dim]{seconds:6.2f}s[/]  {_esc(detail)}")
+        else:  # the error itself is printed once, on stderr, by main()
+            _out().print(f"[red]✗[/] {stage:<34} [dim]{seconds:6.2f}s[/]")
 
 
 @app.callback()

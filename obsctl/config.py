@@ -220,7 +220,7 @@ class KubernetesSettings(_Model):
         "prometheus-community/kube-prometheus-stack",
         description="Chart reference: repo/name, an oci:// URL or a local path.",
     )
-    kps_chart_version: str = Field("88.0.0", description="Pinned kube-prometheus-stack chart version.")
+    kps_chart_version: str = Field("88.5.3", description="Pinned kube-prometheus-stack chart version.")
     kps_repo_url: str = Field("https://prometheus-community.github.io/helm-charts", description="Chart repository URL.")
     app_release: Name = Field("obsctl-app", description="Release name of the app chart.")
     grafana_admin_secret: Name = Field(
@@ -244,6 +244,10 @@ class AwsSettings(_Model):
     """The AWS layer (terraform/): VPC, EKS, bastion, ECR. Values map 1:1 to terraform variables."""
 
     region: str = Field(..., pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="AWS region, e.g. eu-west-1.")
+    project: Name = Field("obsctl", max_length=32, description="`Project` tag on every resource.")
+    terraform_lock_timeout: Duration = Field(
+        "60s", description="How long Terraform waits for a state lock held by another run (-lock-timeout)."
+    )
     profile: str | None = Field(None, description="AWS profile; default the standard credential chain.")
     cluster_name: str = Field(
         ...,
@@ -335,6 +339,9 @@ class ObsctlConfig(_Model):
     """The whole obsctl.yaml."""
 
     default_environment: str = Field(DEFAULT_ENVIRONMENT, description="Environment used without --env.")
+    project_root: str = Field(
+        ".", description="Folder holding rules/, dashboards/, app/, terraform/ ..., relative to this file."
+    )
     state_dir: str = Field(".obsctl", description="Where rendered files, data and logs go (per environment).")
     environments: dict[Name, EnvSpec] = Field(..., min_length=1, description="Named environments.")
 
@@ -455,7 +462,7 @@ def load(config: str | None = None, env: str | None = None, cwd: Path | None = N
             f"unknown environment '{name}' (known: {known})",
             f"pick one with --env NAME or OBSCTL_ENV, or add '{name}' under environments: in {path.name}",
         )
-    root = path.parent
+    root = (path.parent / cfg.project_root).resolve()
     state = Path(cfg.state_dir)
     return Environment(
         name=name,

@@ -66,13 +66,23 @@ def run_stages(env: Environment, verb: str, stages: list[Stage], observer: Obser
     return results
 
 
+def _connect_progress(target: Target, observer: Observer, verb: str) -> None:
+    """Targets with long stages (eks: terraform apply) report progress lines to a `reporter`;
+    observers that can show them offer `stage_progress`."""
+    show = getattr(observer, "stage_progress", None)
+    if show is not None and hasattr(target, "reporter"):
+        target.reporter = lambda line: show(verb, line)  # type: ignore[attr-defined]
+
+
 def up(env: Environment, observer: Observer, target: Target | None = None) -> list[StageResult]:
     target = target or get_target(env)
+    _connect_progress(target, observer, "up")
     return run_stages(env, "up", target.up_stages(), observer)
 
 
 def down(env: Environment, observer: Observer, purge: bool = False, target: Target | None = None) -> list[StageResult]:
     target = target or get_target(env)
+    _connect_progress(target, observer, "down")
     return run_stages(env, "down", target.down_stages(purge), observer)
 
 
@@ -83,6 +93,10 @@ def checklist(env: Environment, target: Target, fire_drill: bool) -> tuple[list[
 
         drills = [local.drill_pod_down(target), local.drill_error_rate(target)] if fire_drill else []  # type: ignore[arg-type]
         return local.checks(target), drills  # type: ignore[arg-type]
+    if env.target == "eks":  # the AWS layer's checks, then the Kubernetes layer's on the new cluster
+        from obsctl.verify import eks
+
+        return eks.checks(target), (eks.drills(target) if fire_drill else [])  # type: ignore[arg-type]
     from obsctl.verify import cluster
 
     return cluster.checks(target), ([cluster.drill_pod_down(target)] if fire_drill else [])  # type: ignore[arg-type]

@@ -82,7 +82,10 @@ def rule_files(root: Path) -> list[Path]:
     """The rule files under rules/ (not their promtool tests)."""
     files = sorted(p for p in (root / "rules").glob("*.y*ml") if p.is_file())
     if not files:
-        raise PreflightError(f"no rule files in {root / 'rules'}", "run obsctl from a complete checkout")
+        raise PreflightError(
+            f"no rule files in {root / 'rules'}",
+            "run obsctl from a complete checkout, or set project_root in obsctl.yaml (relative to that file)",
+        )
     return files
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from obsctl import config as c
-from obsctl.errors import ConfigError
+from obsctl import render as r
+from obsctl.errors import ConfigError, PreflightError
 
 
 @pytest.mark.parametrize(
@@ -97,3 +98,11 @@ def test_config_found_in_parent_and_explicit_missing(tmp_path: Path, monkeypatch
     empty.mkdir()
     with pytest.raises(ConfigError, match="no obsctl.yaml"):
         c.find_config(None, empty)
+
+
+def test_project_root_is_relative_to_the_config_file(tmp_path: Path, repo_root: Path) -> None:
+    example = repo_root / "examples" / "obsctl.example.yaml"
+    assert c.load(str(example), env="kind").root == repo_root
+    (tmp_path / "obsctl.yaml").write_text("environments: {local: {target: local}}\n")
+    with pytest.raises(PreflightError, match="no rule files"):
+        r.load_rule_groups(c.load(str(tmp_path / "obsctl.yaml")).root)

@@ -1,0 +1,674 @@
+"""The `eks` target: Terraform for the AWS layer, then the Kubernetes layer on the new cluster.
+
+`eks` is `kubernetes` with Terraform before it and after it (DESIGN.md):
+
+    up:   preflight (credentials, tools, cost estimate) → render the Terraform working dir →
+          init → apply (live progress) → outputs → cluster ACTIVE → kubeconfig →
+          the Kubernetes layer's own up stages (KubernetesTarget, composed)
+    down: credentials → render → init → the Kubernetes layer's down stages (while the cluster
+          exists: its LoadBalancers and volumes must go before the VPC can) → destroy →
+          scan for anything still tagged with the cluster; fail with the list if any survived
+
+The working directory `.obsctl/<env>/terraform/` holds symlinks to `terraform/*.tf` (and the
+lock file when there is one), `backend.tf.json` (S3 with `use_lockfile`, or local state in
+that directory) and `terraform.tfvars.json`, both rendered from obsctl.yaml with the jinja2
+templates in `terraform/templates/`. The kubeconfig for the new cluster is obsctl's own,
+`.obsctl/<env>/kubeconfig`, whose `exec` plugin is `python -m obsctl.tools.aws_token`: no AWS
+CLI is needed, and the user's ~/.kube/config is never written.
+
+Progress lines (resources done / total, the slowest in flight) go to `self.reporter`, a
+callback the CLI may set; this module never prints. Every stage is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from obsctl import render as r
+from obsctl.config import EksEnv, Environment
+from obsctl.console import Reporter, silent
+from obsctl.errors import ObsctlError, PreflightError, ToolError, WaitTimeout
+from obsctl.targets.base import Rendered, Stage, StatusRow
+from obsctl.tools import binaries
+
+if TYPE_CHECKING:
+    from obsctl.tools.aws import Aws, CostInputs, Leftover
+    from obsctl.tools.terraform import Progress, TerraformRunner
+
+REPO_TERRAFORM = Path(__file__).resolve().parents[2] / "terraform"
+TFVARS = "terraform.tfvars.json"
+BACKEND = "backend.tf.json"
+LOCK_FILE = ".terraform.lock.hcl"
+# What obsctl reads from `terraform output -json` (terraform/outputs.tf must declare them all).
+REQUIRED_OUTPUTS = (
+    "region",
+    "eks_cluster_name",
+    "cluster_endpoint",
+    "cluster_certificate_authority_data",
+    "cluster_security_group_id",
+    "vpc_id",
+    "public_subnet_ids",
+    "private_subnet_ids",
+    "bastion_public_ip",
+    "bastion_instance_id",
+    "ecr_repository_url",
+)
+CLUSTER_ACTIVE_TIMEOUT = 20 * 60.0  # seconds; EKS takes ~10 min to create, updates can take longer
+MIN_TERRAFORM_S3_LOCKFILE = (1, 10, 0)
+
+
+# --- cost estimate ------------------------------------------------------------------------
+
+HOURS_PER_MONTH = 730
+EKS_CONTROL_PLANE_HOUR = 0.10  # standard support; extended support is $0.60
+PUBLIC_IPV4_HOUR = 0.005
+KMS_KEY_MONTH = 1.0
+BASTION_VOLUME_GIB = 10  # terraform/bastion.tf root_block_device
+# region -> (NAT gateway per hour, gp3 per GiB-month, instance price factor vs us-east-1)
+REGION_PRICES: dict[str, tuple[float, float, float]] = {
+    "us-east-1": (0.045, 0.08, 1.00),
+    "us-east-2": (0.045, 0.08, 1.00),
+    "us-west-2": (0.045, 0.08, 1.00),
+    "eu-west-1": (0.048, 0.088, 1.10),
+    "eu-west-2": (0.050, 0.0928, 1.14),
+    "eu-central-1": (0.052, 0.0952, 1.15),
+    "eu-north-1": (0.046, 0.0836, 1.03),
+    "ap-southeast-1": (0.059, 0.096, 1.26),
+    "ap-northeast-1": (0.062, 0.096, 1.31),
+}
+# Linux on-demand per hour in us-east-1 (a small table: other types are reported as unknown).
+INSTANCE_HOUR_US_EAST_1: dict[str, float] = {
+    "t3.micro": 0.0104,
+    "t3.small": 0.0208,
+    "t3.medium": 0.0416,
+    "t3.large": 0.0832,
+    "t3.xlarge": 0.1664,
+    "t3.2xlarge": 0.3328,
+    "t4g.micro": 0.0084,
+    "t4g.small": 0.0168,
+    "t4g.medium": 0.0336,
+    "t4g.large": 0.0672,
+    "t4g.xlarge": 0.1344,
+    "m5.large": 0.096,
+    "m5.xlarge": 0.192,
+    "m6i.large": 0.096,
+    "m6i.xlarge": 0.192,
+    "m7i.large": 0.1008,
+    "m6g.large": 0.077,
+    "m7g.large": 0.0816,
+    "c6i.large": 0.085,
+    "r6i.large": 0.126,
+}
+
+
+@dataclass
+class CostEstimate:
+    """An ESTIMATE of what `up` creates, per hour, from a static on-demand price table."""
+
+    region: str
+    items: list[tuple[str, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def hourly(self) -> float:
+        return sum(v for _, v in self.items)
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{name} ${v:.3f}" for name, v in self.items)
+        text = (
+            f"estimated cost ≈ ${self.hourly:.2f}/hour (≈ ${self.hourly * HOURS_PER_MONTH:.0f}/month)"
+            f" [{parts}] — an estimate from obsctl's static on-demand list-price table, before data"
+            " transfer, logs and tax; not a quote"
+        )
+        return text + "".join(f"; {n}" for n in self.notes)
+
+
+def estimate_cost(aws: Any, inputs: CostInputs | None = None) -> CostEstimate:
+    """The hourly estimate for an `AwsSettings` (`aws`), with instance shapes from `inputs`."""
+    est = CostEstimate(aws.region)
+    prices = REGION_PRICES.get(aws.region)
+    if prices is None:
+        prices = REGION_PRICES["us-east-1"]
+        est.notes.append(f"no prices for {aws.region} in the table: us-east-1 prices used")
+    nat_hour, gp3_month, factor = prices
+
+    def instance(name: str) -> float | None:
+        base = INSTANCE_HOUR_US_EAST_1.get(name)
+        return None if base is None else base * factor
+
+    est.items.append(("EKS control plane", EKS_CONTROL_PLANE_HOUR))
+    node_type = aws.node_instance_types[0]
+    shape = ""
+    if inputs and node_type in inputs.instance_types:
+        it = inputs.instance_types[node_type]
+        shape = f" ({it.vcpus} vCPU, {it.memory_mib // 1024} GiB)"
+    node_price = instance(node_type)
+    if node_price is None:
+        est.notes.append(f"no price for node type {node_type} in the table: nodes not counted")
+    else:
+        est.items.append((f"{aws.node_desired_size} × {node_type}{shape}", aws.node_desired_size * node_price))
+    volumes = aws.node_desired_size * aws.node_disk_size_gib + BASTION_VOLUME_GIB
+    est.items.append((f"{volumes} GiB gp3", volumes * gp3_month / HOURS_PER_MONTH))
+    nats = 1 if aws.single_nat_gateway else aws.az_count
+    est.items.append((f"{nats} NAT gateway{'s' if nats > 1 else ''}", nats * nat_hour))
+    bastion = instance(aws.bastion_instance_type)
+    if bastion is None:
+        est.notes.append(f"no price for bastion type {aws.bastion_instance_type} in the table")
+    else:
+        est.items.append((f"bastion {aws.bastion_instance_type}", bastion))
+    est.items.append((f"{nats + 1} public IPv4", (nats + 1) * PUBLIC_IPV4_HOUR))
+    est.items.append(("KMS key", KMS_KEY_MONTH / HOURS_PER_MONTH))
+    return est
+
+
+def _architecture(ami_type: str) -> str:
+    return "arm64" if "ARM" in ami_type.upper() else "x86_64"
+
+
+# --- the target ---------------------------------------------------------------------------
+
+
+class EksTarget:
+    def __init__(
+        self,
+        env: Environment,
+        terraform_source: Path | None = None,
+        endpoint_url: str | None = None,
+        scan_settle: float = 120.0,
+    ) -> None:
+        assert isinstance(env.spec, EksEnv)
+        self.env = env
+        self.spec: EksEnv = env.spec
+        self.aws_settings = self.spec.aws
+        self.cluster_name = self.aws_settings.cluster_name
+        self.state = env.state_dir
+        self.workdir = self.state / "terraform"
+        self.log_dir = self.state / "logs"
+        self.kubeconfig = self.state / "kubeconfig"
+        self.context = f"obsctl-{env.name}"
+        self.source = terraform_source or self._default_source()
+        self.templates = REPO_TERRAFORM / "templates"
+        self.endpoint_url = endpoint_url
+        self.scan_settle = scan_settle  # seconds a leftover may take to disappear (ENIs, LBs)
+        self.reporter: Reporter = silent  # progress lines; the CLI may replace it
+        self.last_estimate: CostEstimate | None = None
+        self._outputs: dict[str, Any] | None = None
+        self._outputs_lock = threading.Lock()
+        self._cluster_live: bool | None = None
+
+    def _default_source(self) -> Path:
+        """terraform/ next to obsctl.yaml when the project has one, else the one shipped with obsctl."""
+        here = self.env.root / "terraform"
+        return here if (here / "variables.tf").is_file() else REPO_TERRAFORM
+
+    # -- adapters (imported lazily: `obsctl --help` must not pay for boto3) -----------------
+
+    @cached_property
+    def aws(self) -> Aws:
+        from obsctl.tools.aws import Aws
+
+        return Aws(self.aws_settings.region, self.aws_settings.profile, self.endpoint_url)
+
+    @cached_property
+    def terraform(self) -> TerraformRunner:
+        from obsctl.tools.terraform import TerraformRunner
+
+        env = {"AWS_PROFILE": self.aws_settings.profile} if self.aws_settings.profile else {}
+        return TerraformRunner(
+            self.workdir,
+            self.log_dir,
+            binary=binaries.find("terraform") or "terraform",
+            lock_timeout=self.aws_settings.terraform_lock_timeout,
+            env=env,
+        )
+
+    def kubernetes_target(self) -> Any:
+        """The Kubernetes layer on the new cluster, through obsctl's own kubeconfig and context."""
+        from obsctl.targets.kubernetes import KubernetesTarget
+
+        return KubernetesTarget(self.env, kubeconfig=self.kubeconfig, context=self.context)
+
+    # -- render --------------------------------------------------------------------------
+
+    def tfvars(self) -> str:
+        ctx = {"aws": self.aws_settings, "env_name": self.env.name}
+        text = r.render_template(self.templates, f"{TFVARS}.j2", ctx)
+        return json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+
+    def backend(self) -> str:
+        b = self.aws_settings.backend
+        conf: dict[str, Any] | None = None
+        if b is not None:
+            conf = {
+                "bucket": b.bucket,
+                "key": b.key or f"obsctl/{self.env.name}/terraform.tfstate",
+                "region": b.region or self.aws_settings.region,
+                "encrypt": True,
+                "use_lockfile": True,
+            }
+            if b.kms_key_id:
+                conf["kms_key_id"] = b.kms_key_id
+            if self.aws_settings.profile:
+                conf["profile"] = self.aws_settings.profile
+        text = r.render_template(self.templates, f"{BACKEND}.j2", {"backend": conf})
+        return json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+
+    def render(self) -> Rendered:
+        """The Terraform working directory, and the Kubernetes layer's files."""
+        out = self.render_terraform()
+        try:
+            k8s = self.kubernetes_target().render()
+        except ImportError:
+            out.notes.append("the Kubernetes layer (obsctl.targets.kubernetes) is not available: not rendered")
+            return out
+        out.files.extend(k8s.files)
+        out.changed.extend(k8s.changed)
+        out.notes.extend(k8s.notes)
+        return out
+
+    def render_terraform(self) -> Rendered:
+        """`.obsctl/<env>/terraform/`: symlinks to terraform/*.tf, backend.tf.json, terraform.tfvars.json."""
+        out = Rendered()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        wanted = sorted(self.source.glob("*.tf"))
+        if (self.source / LOCK_FILE).is_file():
+            wanted.append(self.source / LOCK_FILE)
+        names = {p.name for p in wanted}
+        for link in self.workdir.glob("*.tf"):  # a .tf removed from the source must go here too
+            if link.is_symlink() and link.name not in names:
+                link.unlink()
+                out.changed.append(link)
+        for src in wanted:
+            link = self.workdir / src.name
+            out.files.append(link)
+            if link.is_symlink() and link.resolve() == src.resolve():
+                continue
+            if link.is_symlink() or (link.exists() and src.name != LOCK_FILE):
+                link.unlink()
+            elif link.exists():  # terraform init rewrote the lock file in place: keep its hashes
+                continue
+            link.symlink_to(src.resolve())
+            out.changed.append(link)
+        for name, text in ((BACKEND, self.backend()), (TFVARS, self.tfvars())):
+            path = self.workdir / name
+            out.files.append(path)
+            if r.write_if_changed(path, text):
+                out.changed.append(path)
+        return out
+
+    def _render_terraform_stage(self) -> str:
+        out = self.render_terraform()
+        return f"{len(out.files)} files in {self.workdir}, {len(out.changed)} changed"
+
+    # -- preflight -------------------------------------------------------------------------
+
+    def check_credentials(self) -> str:
+        """Fast: credentials exist (no network), then STS says who we are (short timeouts)."""
+        ident = self.aws.identity()
+        return f"account {ident.account} as {ident.arn} (credentials: {ident.credentials_from})"
+
+    def check_tools(self) -> str:
+        k = self.spec.kubernetes
+        if k.context or k.kubeconfig:
+            raise PreflightError(
+                f"environments.{self.env.name}.kubernetes.context/kubeconfig are not used on eks:"
+                f" obsctl writes its own kubeconfig ({self.kubeconfig}) for the new cluster",
+                "remove those two keys from the eks environment",
+            )
+        found = self.terraform.version()
+        if self.aws_settings.backend is not None and found < MIN_TERRAFORM_S3_LOCKFILE:
+            raise PreflightError(
+                f"terraform {'.'.join(map(str, found))} cannot lock S3 state natively (use_lockfile needs >= 1.10)",
+                "install Terraform >= 1.10, or remove aws.backend to keep local state",
+            )
+        helm = binaries.require("helm")
+        helm_version = binaries.version("helm", helm)
+        if not helm_version.lstrip("v").startswith(("3.", "4.")):
+            raise PreflightError(f"helm {helm_version} is not supported", "install Helm 3 (helm.sh/docs/intro/install)")
+        return f"terraform {'.'.join(map(str, found))}, helm {helm_version}"
+
+    def check_region(self) -> CostEstimate:
+        """AZs and instance types asked of the account, then the cost estimate from them."""
+        a = self.aws_settings
+        inputs = self.aws.cost_inputs([*a.node_instance_types, a.bastion_instance_type])
+        if len(inputs.zones) < a.az_count:
+            raise PreflightError(
+                f"{a.region} has {len(inputs.zones)} usable availability zones, aws.az_count is {a.az_count}",
+                "lower aws.az_count or pick another region",
+            )
+        if inputs.not_offered:
+            raise PreflightError(
+                f"instance type(s) not offered in {a.region}: {', '.join(inputs.not_offered)}",
+                "pick types offered there (aws ec2 describe-instance-type-offerings)",
+            )
+        arch = _architecture(a.node_ami_type)
+        wrong = [t for t in a.node_instance_types if arch not in inputs.instance_types[t].architectures]
+        if wrong:
+            raise PreflightError(
+                f"node type(s) {', '.join(wrong)} cannot run {a.node_ami_type} ({arch})",
+                "match aws.node_instance_types to aws.node_ami_type (e.g. t4g.* with *_ARM_64_*)",
+            )
+        self.last_estimate = estimate_cost(a, inputs)
+        return self.last_estimate
+
+    def preflight(self) -> None:
+        """Credentials first (so a machine without any fails in well under a second, before
+        any Terraform run), then tools, then the region and the cost estimate."""
+        self.check_credentials()
+        self.check_tools()
+        self.check_region()
+
+    def _preflight_stage(self) -> str:
+        who = self.check_credentials()
+        tools = self.check_tools()
+        estimate = self.check_region()
+        return f"{who}; {tools}; {estimate.summary()}"
+
+    # -- terraform stages ----------------------------------------------------------------
+
+    def _progress(self, p: Progress) -> None:
+        self.reporter(p.line())
+
+    def _init_stage(self) -> str:
+        return self.terraform.init()
+
+    def _apply_stage(self) -> str:
+        p = self.terraform.apply(self._progress)
+        self._outputs = None
+        return f"{p.done}/{p.total if p.total is not None else p.done} resource changes applied"
+
+    def outputs(self, refresh: bool = False) -> dict[str, Any]:
+        """Terraform's outputs (cached; verify's concurrent checks share one read)."""
+        with self._outputs_lock:
+            if self._outputs is None or refresh:
+                self._outputs = self.terraform.outputs()
+            return self._outputs
+
+    def _outputs_stage(self) -> str:
+        out = self.outputs(refresh=True)
+        missing = [k for k in REQUIRED_OUTPUTS if out.get(k) in (None, "", [], {})]
+        if missing:
+            raise ToolError(
+                f"terraform outputs missing or empty after apply: {', '.join(missing)}",
+                f"check {self.workdir} against terraform/outputs.tf, then re-run obsctl up",
+            )
+        r.write_if_changed(self.workdir / "last-outputs.json", json.dumps(out, indent=2, sort_keys=True) + "\n")
+        return f"{len(out)} outputs; cluster {out['eks_cluster_name']} at {out['cluster_endpoint']}"
+
+    def _cluster_active_stage(self, timeout: float = CLUSTER_ACTIVE_TIMEOUT, interval: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            c = self.aws.describe_cluster(self.cluster_name)
+            if c is None:
+                raise ToolError(f"EKS cluster {self.cluster_name} does not exist after apply", "re-run obsctl up")
+            status = c.get("status")
+            if status == "ACTIVE":
+                return f"{self.cluster_name} ACTIVE, Kubernetes {c.get('version')}"
+            if status in ("FAILED", "DELETING"):
+                raise ToolError(f"EKS cluster {self.cluster_name} is {status}", "see the EKS console for the reason")
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(f"EKS cluster {self.cluster_name} still {status} after {timeout:.0f}s")
+            self.reporter(f"cluster {self.cluster_name} is {status}")
+            time.sleep(interval)
+
+    def kubeconfig_data(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        """A kubeconfig for the cluster whose credentials come from obsctl's token plugin."""
+        args = ["-m", "obsctl.tools.aws_token", "--cluster", outputs["eks_cluster_name"], "--region"]
+        args.append(outputs.get("region") or self.aws_settings.region)
+        if self.aws_settings.profile:
+            args += ["--profile", self.aws_settings.profile]
+        env = [{"name": "PYTHONPATH", "value": str(Path(__file__).resolve().parents[2])}]
+        if self.aws.endpoint_url:
+            from obsctl.tools.aws import ENDPOINT_ENV
+
+            env.append({"name": ENDPOINT_ENV, "value": self.aws.endpoint_url})
+        name = self.context
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
+            "clusters": [
+                {
+                    "name": name,
+                    "cluster": {
+                        "server": outputs["cluster_endpoint"],
+                        "certificate-authority-data": outputs["cluster_certificate_authority_data"],
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": name,
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": sys.executable,
+                            "args": args,
+                            "env": env,
+                            "interactiveMode": "Never",
+                            "provideClusterInfo": False,
+                        }
+                    },
+                }
+            ],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+            "current-context": name,
+        }
+
+    def write_kubeconfig(self, outputs: dict[str, Any] | None = None) -> bool:
+        """Write .obsctl/<env>/kubeconfig (0600); True when it changed. Never ~/.kube/config."""
+        import yaml
+
+        data = self.kubeconfig_data(outputs or self.outputs())
+        text = "# Written by obsctl for this environment's EKS cluster -- do not edit.\n" + yaml.safe_dump(
+            data, sort_keys=False
+        )
+        return r.write_if_changed(self.kubeconfig, text, secret=True)
+
+    def _kubeconfig_stage(self) -> str:
+        changed = self.write_kubeconfig()
+        return f"{'wrote' if changed else 'unchanged'} {self.kubeconfig} (context {self.context})"
+
+    # -- stages ----------------------------------------------------------------------------
+
+    def _kubernetes_stages(self, verb: str, purge: bool) -> list[Stage]:
+        """The Kubernetes layer's stages, composed. If the layer cannot be built before the
+        cluster exists, one stage builds it when it runs and runs its stages in order."""
+        try:
+            k8s = self.kubernetes_target()
+            stages: list[Stage] = k8s.up_stages() if verb == "up" else k8s.down_stages(purge)
+            return stages
+        except ImportError:
+            return [Stage("kubernetes layer", _unavailable)]
+        except ObsctlError:
+            return [Stage("kubernetes layer", lambda: self._deferred(verb, purge))]
+
+    def _deferred(self, verb: str, purge: bool) -> str:
+        k8s = self.kubernetes_target()
+        stages = k8s.up_stages() if verb == "up" else k8s.down_stages(purge)
+        details = []
+        for stage in stages:
+            self.reporter(f"kubernetes: {stage.name}")
+            details.append(f"{stage.name}: {stage.run()}")
+        return "; ".join(details)
+
+    def up_stages(self) -> list[Stage]:
+        return [
+            Stage("aws preflight", self._preflight_stage),
+            Stage("terraform render", self._render_terraform_stage),
+            Stage("terraform init", self._init_stage),
+            Stage("terraform apply", self._apply_stage),
+            Stage("terraform outputs", self._outputs_stage),
+            Stage("eks cluster active", self._cluster_active_stage),
+            Stage("kubeconfig", self._kubeconfig_stage),
+            *self._kubernetes_stages("up", False),
+        ]
+
+    def down_stages(self, purge: bool) -> list[Stage]:
+        k8s = [Stage(s.name, self._if_cluster(s.run)) for s in self._kubernetes_stages("down", purge)]
+        stages = [
+            Stage("aws credentials", self.check_credentials),
+            Stage("terraform render", self._render_terraform_stage),
+            Stage("terraform init", self._init_stage),
+            Stage("cluster present", self._cluster_present_stage),
+            *k8s,
+            Stage("terraform destroy", self._destroy_stage),
+            Stage("leftover scan", self._scan_stage),
+        ]
+        if purge:
+            stages.append(Stage("purge local files", self._purge))
+        return stages
+
+    def _cluster_present_stage(self) -> str:
+        out = self.outputs(refresh=True)
+        if out:
+            r.write_if_changed(self.workdir / "last-outputs.json", json.dumps(out, indent=2, sort_keys=True) + "\n")
+        cluster = self.aws.describe_cluster(self.cluster_name)
+        self._cluster_live = bool(out.get("cluster_endpoint")) and cluster is not None and cluster["status"] == "ACTIVE"
+        if not self._cluster_live:
+            state = "absent" if cluster is None else cluster.get("status")
+            return f"cluster {self.cluster_name} {state}: the Kubernetes layer will be skipped"
+        self.write_kubeconfig(out)
+        return f"cluster {self.cluster_name} ACTIVE; kubeconfig {self.kubeconfig}"
+
+    def _if_cluster(self, run: Callable[[], str]) -> Callable[[], str]:
+        def guarded() -> str:
+            if self._cluster_live is False:
+                return "skipped: no live cluster"
+            return run()
+
+        return guarded
+
+    def _destroy_stage(self) -> str:
+        p = self.terraform.destroy(self._progress)
+        self._outputs = None
+        return f"{p.done} resources destroyed"
+
+    def leftovers(self, settle: float | None = None, interval: float = 10.0) -> list[Leftover]:
+        """Scan until nothing is left or `settle` seconds pass (AWS releases ENIs and load
+        balancers a little after the API says they are gone)."""
+        vpc_id = None
+        saved = self.workdir / "last-outputs.json"
+        if saved.is_file():
+            try:
+                vpc_id = json.loads(saved.read_text()).get("vpc_id") or None
+            except ValueError:
+                vpc_id = None
+        settle = self.scan_settle if settle is None else settle
+        deadline = time.monotonic() + settle
+        while True:
+            found = self.aws.scan_leftovers(self.cluster_name, vpc_id)
+            if not found or time.monotonic() >= deadline:
+                return found
+            self.reporter(f"{len(found)} leftover(s) still present; rescanning")
+            time.sleep(interval)
+
+    def _scan_stage(self) -> str:
+        found = self.leftovers()
+        if found:
+            raise ToolError(
+                f"{len(found)} resource(s) tagged with cluster {self.cluster_name} survived the destroy: "
+                + "; ".join(str(f) for f in found),
+                "delete them (console or aws cli), or re-run obsctl down; they keep costing money",
+            )
+        return f"nothing tagged obsctl.io/cluster={self.cluster_name} or kubernetes.io/cluster/{self.cluster_name} left"
+
+    def _purge(self) -> str:
+        removed = []
+        if self.kubeconfig.exists():
+            self.kubeconfig.unlink()
+            removed.append(str(self.kubeconfig))
+        return f"removed {', '.join(removed)}" if removed else "nothing to remove (Terraform state is kept)"
+
+    # -- status / endpoints / port-forward ----------------------------------------------
+
+    def status(self) -> list[StatusRow]:
+        rows: list[StatusRow] = []
+        try:
+            if not (self.workdir / ".terraform").is_dir():
+                rows.append(StatusRow("terraform", "not initialized", f"run obsctl up --env {self.env.name}"))
+            else:
+                resources = self.terraform.state_list()
+                out = self.outputs(refresh=True)
+                present = sum(1 for k in REQUIRED_OUTPUTS if out.get(k) not in (None, "", [], {}))
+                rows.append(
+                    StatusRow(
+                        "terraform",
+                        "applied" if resources else "empty",
+                        f"{len(resources)} resources, {present}/{len(REQUIRED_OUTPUTS)} outputs",
+                    )
+                )
+        except ObsctlError as exc:
+            rows.append(StatusRow("terraform", "unknown", exc.message))
+        cluster = None
+        try:
+            cluster = self.aws.describe_cluster(self.cluster_name)
+            if cluster is None:
+                rows.append(StatusRow("eks cluster", "absent", self.cluster_name))
+            else:
+                rows.append(
+                    StatusRow(
+                        "eks cluster",
+                        "up" if cluster["status"] == "ACTIVE" else cluster["status"],
+                        f"{self.cluster_name}, Kubernetes {cluster.get('version')}",
+                    )
+                )
+                for ng in self.aws.nodegroups(self.cluster_name):
+                    size = ng.get("scalingConfig", {})
+                    rows.append(
+                        StatusRow(
+                            f"node group {ng['nodegroupName']}",
+                            "up" if ng["status"] == "ACTIVE" else ng["status"],
+                            f"desired {size.get('desiredSize')}, {', '.join(ng.get('instanceTypes') or [])}",
+                        )
+                    )
+        except ObsctlError as exc:
+            rows.append(StatusRow("eks cluster", "unknown", exc.message))
+        if cluster is not None and cluster.get("status") == "ACTIVE" and self.kubeconfig.is_file():
+            try:
+                rows.extend(self.kubernetes_target().status())
+            except ImportError:
+                rows.append(StatusRow("kubernetes layer", "unknown", "obsctl.targets.kubernetes is not available"))
+            except ObsctlError as exc:
+                rows.append(StatusRow("kubernetes layer", "unknown", exc.message))
+        return rows
+
+    def endpoints(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        try:
+            o = self.outputs()
+        except ObsctlError:
+            return out
+        for key, name in (
+            ("cluster_endpoint", "kubernetes-api"),
+            ("bastion_public_ip", "bastion"),
+            ("ecr_repository_url", "ecr"),
+        ):
+            if o.get(key):
+                out[name] = str(o[key])
+        if o.get("cluster_endpoint") and self.kubeconfig.is_file():
+            try:
+                out.update(self.kubernetes_target().endpoints())
+            except (ImportError, ObsctlError):
+                pass
+        return out
+
+    def port_forward(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.kubeconfig.is_file():
+            self.write_kubeconfig()
+        return self.kubernetes_target().port_forward(*args, **kwargs)
+
+
+def _unavailable() -> str:
+    raise ToolError(
+        "the Kubernetes layer (obsctl.targets.kubernetes) is not available in this obsctl",
+        "install a complete obsctl; the AWS layer is up and `obsctl down` removes it",
+    )

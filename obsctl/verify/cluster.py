@@ -1,0 +1,304 @@
+"""The cluster checklist (targets kubernetes and eks), and its fire drill.
+
+Each check asks the cluster one question: the Kubernetes API for nodes, pods, Services and
+ServiceMonitors; Prometheus and the app through the API server's service proxy (no port has
+to be open on this machine); Grafana through a short-lived port-forward on 127.0.0.1 (its API
+needs basic auth, which the service proxy does not pass through). Converging conditions (a
+first scrape, an alert going firing) retry with `eventually`, never past a deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from obsctl import render as r
+from obsctl.config import duration_seconds
+from obsctl.errors import ObsctlError
+from obsctl.targets.kubernetes import GRAFANA_USER, KubernetesTarget
+from obsctl.tools.http import HttpApi
+from obsctl.tools.prometheus import parse_exposition
+from obsctl.verify import Check, CheckFailed, CheckSkipped, eventually
+from obsctl.verify import dashboards as dash
+from obsctl.verify.local import EXPECTED_ALERTS, EXPECTED_METRICS
+
+# system scrape jobs of kube-prometheus-stack that must be healthy (a managed control plane
+# hides the others, so only these are required everywhere)
+SYSTEM_JOBS = ("kube-state-metrics", "node-exporter", "kubelet", "apiserver")
+
+
+def settle(t: KubernetesTarget) -> float:
+    """How long a converging check may wait: a few scrape and evaluation rounds."""
+    s = t.spec.scrape
+    return min(t.wait_timeout, 4 * duration_seconds(s.interval) + 2 * duration_seconds(s.evaluation_interval) + 10)
+
+
+def checks(t: KubernetesTarget) -> list[Check]:
+    out = [
+        Check("nodes Ready", lambda: _nodes(t), "kubernetes"),
+        Check("app pods Ready", lambda: _app_pods(t), "app"),
+        Check("app Service has port http", lambda: _app_service(t), "app"),
+        Check("app /metrics is valid and complete", lambda: _app_metrics(t), "app"),
+        Check("monitoring components running", lambda: _components(t), "kubernetes"),
+        Check("ServiceMonitor selects the app", lambda: _service_monitor(t), "prometheus"),
+        Check("prometheus target fastapi up, system targets healthy", lambda: _targets(t), "prometheus"),
+        Check("fastapi rules loaded", lambda: _rules(t), "prometheus"),
+        Check("grafana datasource and dashboards", lambda: _grafana(t), "grafana"),
+    ]
+    for stem, text in r.load_dashboards(t.env.root).items():
+        out.append(Check(f"dashboard {stem}: every panel returns data", _dashboard(t, text), "dashboards"))
+    return out
+
+
+def _nodes(t: KubernetesTarget) -> str:
+    nodes = t.kube.nodes()
+    if not nodes:
+        raise CheckFailed("the cluster has no nodes")
+    bad = [f"{n.name} ({n.detail})" for n in nodes if not n.ready]
+    if bad:
+        raise CheckFailed(f"{len(bad)}/{len(nodes)} nodes not Ready: {', '.join(bad)}")
+    return f"{len(nodes)} nodes Ready"
+
+
+def _app_pods(t: KubernetesTarget) -> str:
+    want = t.spec.app.replicas
+    pods = t.kube.pods(t.app_ns, t.app_selector)
+    ready = [p for p in pods if p.ready and p.phase == "Running"]
+    if len(ready) != want:
+        states = ", ".join(f"{p.name}={p.phase}{'' if p.ready else ' not ready'}" for p in pods) or "none"
+        raise CheckFailed(f"{len(ready)}/{want} app pods Ready in {t.app_ns} ({states})")
+    return f"{want}/{want} pods Ready"
+
+
+def _app_service(t: KubernetesTarget) -> str:
+    try:
+        svc = t.kube.service(t.app_ns, t.app_fullname)
+    except ObsctlError as exc:
+        raise CheckFailed(f"Service {t.app_ns}/{t.app_fullname}: {exc.message}") from None
+    names = {p.name: p.port for p in (svc.spec.ports or [])}
+    if "http" not in names:
+        raise CheckFailed(f"Service {t.app_fullname} has no port named http (ports: {sorted(n for n in names if n)})")
+    return f"{t.app_fullname}:{names['http']} (http)"
+
+
+def _app_metrics(t: KubernetesTarget) -> str:
+    text = t.kube.proxy_get(t.app_ns, t.app_fullname, "http", t.spec.scrape.path)
+    families = parse_exposition(text)
+    missing = [m for m in EXPECTED_METRICS if m not in families]
+    if missing:
+        raise CheckFailed(f"{t.app_fullname}{t.spec.scrape.path} lacks {', '.join(missing)}")
+    return f"{len(families)} families, the {len(EXPECTED_METRICS)} expected present"
+
+
+def _components(t: KubernetesTarget) -> str:
+    workloads = t.kube.workloads(t.mon_ns)
+    problems = []
+    for component, name in t.monitoring_workloads().items():
+        if name not in workloads:
+            problems.append(f"{component}: {name} missing")
+        elif workloads[name][1] is not None:
+            problems.append(f"{component}: {workloads[name][1]}")
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    return f"{len(t.monitoring_workloads())} components ready"
+
+
+def _service_monitor(t: KubernetesTarget) -> str:
+    monitors = {
+        m["metadata"]["name"]: m
+        for m in t.kube.custom_objects("monitoring.coreos.com", "v1", t.app_ns, "servicemonitors")
+    }
+    sm = monitors.get(t.app_fullname)
+    if sm is None:
+        raise CheckFailed(f"no ServiceMonitor {t.app_ns}/{t.app_fullname} (found: {sorted(monitors) or 'none'})")
+    spec = sm.get("spec", {})
+    names = spec.get("namespaceSelector", {}).get("matchNames", [])
+    if t.app_ns not in names:
+        raise CheckFailed(f"namespaceSelector.matchNames is {names}, expected it to include {t.app_ns}")
+    endpoints = spec.get("endpoints", [])
+    ep = next((e for e in endpoints if e.get("port") == "http"), None)
+    if ep is None:
+        raise CheckFailed("no endpoint scrapes port http")
+    scrape = t.spec.scrape
+    if ep.get("path") != scrape.path or ep.get("interval") != scrape.interval:
+        raise CheckFailed(
+            f"endpoint scrapes {ep.get('path')} every {ep.get('interval')},"
+            f" expected {scrape.path} every {scrape.interval}"
+        )
+    return f"{t.app_fullname}: port http, {scrape.path} every {scrape.interval}, namespace {t.app_ns}"
+
+
+def _targets(t: KubernetesTarget) -> str:
+    want = t.spec.app.replicas
+
+    def probe() -> str:
+        targets = t.prometheus("api/v1/targets", state="active")["activeTargets"]
+        fastapi = [x for x in targets if x["labels"].get("job") == "fastapi"]
+        up = [x for x in fastapi if x["health"] == "up"]
+        if len(up) != want:
+            seen = {x["labels"].get("instance"): x["health"] for x in fastapi}
+            raise CheckFailed(f"{len(up)}/{want} fastapi targets up ({seen or 'none discovered'})")
+        jobs: dict[str, list[str]] = {}
+        for x in targets:
+            jobs.setdefault(x["labels"].get("job", "?"), []).append(x["health"])
+        missing = [j for j in SYSTEM_JOBS if j not in jobs]
+        down = [f"{j} ({h.count('up')}/{len(h)} up)" for j, h in jobs.items() if j in SYSTEM_JOBS and "up" not in h]
+        if missing or down:
+            raise CheckFailed(f"system targets: missing {missing or 'none'}, down {down or 'none'}")
+        return f"fastapi {want}/{want} up; {', '.join(sorted(jobs))} scraped"
+
+    return eventually(probe, settle(t), interval=1.0)
+
+
+def _rules(t: KubernetesTarget) -> str:
+    def probe() -> str:
+        groups = t.prometheus("api/v1/rules")["groups"]
+        rules = [rule for g in groups for rule in g["rules"]]
+        alerts = {rule["name"] for rule in rules if rule["type"] == "alerting"}
+        missing = [a for a in EXPECTED_ALERTS if a not in alerts]
+        if missing:
+            raise CheckFailed(f"fastapi alerts not loaded: {', '.join(missing)}")
+        ours = {g["name"] for g in r.load_rule_groups(t.env.root)}
+        broken = [
+            f"{rule['name']}: {rule.get('lastError')}"
+            for g in groups
+            if g["name"] in ours
+            for rule in g["rules"]
+            if rule.get("health") == "err"
+        ]
+        if broken:
+            raise CheckFailed(f"rules failing to evaluate: {'; '.join(broken)}")
+        return f"{len(ours)} fastapi groups loaded, {len(EXPECTED_ALERTS)} alerts present, all healthy"
+
+    return eventually(probe, settle(t), interval=1.0)
+
+
+def _grafana(t: KubernetesTarget) -> str:
+    with t.open_forward("grafana", 0) as fwd:
+        api = HttpApi(fwd.url, "Grafana", auth=(GRAFANA_USER, t.grafana_password()))
+        health = api.get_json("/api/health")
+        if health.get("database") != "ok":
+            raise CheckFailed(f"Grafana unhealthy: {health}")
+        sources = api.get_json("/api/datasources")
+        if not any(s.get("type") == "prometheus" for s in sources):
+            raise CheckFailed("Grafana has no Prometheus datasource")
+        wanted = {dash.load(text)["uid"] for text in r.load_dashboards(t.env.root).values()}
+
+        def probe() -> str:  # the sidecar loads the ConfigMaps a few seconds after they appear
+            found = {d["uid"] for d in api.get_json("/api/search", type="dash-db")}
+            if wanted - found:
+                raise CheckFailed(f"dashboards not loaded: {sorted(wanted - found)}")
+            return f"Prometheus datasource, {len(wanted)} dashboards"
+
+        return eventually(probe, settle(t), interval=1.0)
+
+
+def _dashboard(t: KubernetesTarget, text: str) -> Any:
+    def run() -> str:
+        queries = dash.panel_queries(dash.load(text))
+        window = t.rate_window()
+
+        def probe() -> str:
+            empty = [
+                f"'{title}' {ref}"
+                for title, ref, expr in queries
+                if not t.prometheus("api/v1/query", query=dash.concrete(expr, window))["result"]
+            ]
+            if empty:
+                raise CheckFailed(f"{len(empty)}/{len(queries)} queries return nothing: {', '.join(empty)}")
+            return f"{len(queries)} queries return data"
+
+        return eventually(probe, settle(t), interval=1.0)
+
+    return run
+
+
+# --- the fire drill ------------------------------------------------------------------------
+
+
+def _alert_for(t: KubernetesTarget, alert: str) -> float:
+    """The longest `for:` of the alert as the cluster runs it (overrides included)."""
+    groups = r.with_for_overrides(r.load_rule_groups(t.env.root), t.spec.alerting.for_overrides)
+    fors = [
+        duration_seconds(rule.get("for", "0s") or "0s")
+        for g in groups
+        for rule in g["rules"]
+        if rule.get("alert") == alert
+    ]
+    return max(fors, default=0.0)
+
+
+def drill_pod_down(t: KubernetesTarget, timeout: float | None = None) -> list[Check]:
+    """Scale the app to 0, watch FastAPIPodDown fire and reach Alertmanager, scale it back,
+    watch it resolve. Steps share state and run in order; scaling back always runs."""
+    alert = "FastAPIPodDown"
+    s = t.spec.scrape
+    budget = timeout or (
+        _alert_for(t, alert) + 3 * duration_seconds(s.interval) + 3 * duration_seconds(s.evaluation_interval) + 60
+    )
+    log: dict[str, str] = {}
+
+    def prom_alerts(state: str | None = None) -> list[dict[str, Any]]:
+        return [
+            a
+            for a in t.prometheus("api/v1/alerts")["alerts"]
+            if a["labels"].get("alertname") == alert and (state is None or a["state"] == state)
+        ]
+
+    def wait(what: str, probe: Any) -> float:
+        started = time.monotonic()
+        deadline = started + budget
+        last = "nothing yet"
+        while True:
+            try:
+                if probe():
+                    return time.monotonic() - started
+            except ObsctlError as exc:
+                last = exc.message
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"{what}: not seen within {budget:.0f}s (last error: {last})")
+            time.sleep(1.0)
+
+    def step(name: str, fn: Any, always: bool = False) -> Check:
+        def run() -> str:
+            if "failed" in log and not always:
+                raise CheckSkipped(f"an earlier step failed: {log['failed']}")
+            try:
+                return fn()
+            except (CheckFailed, ObsctlError) as exc:
+                log.setdefault("failed", name)
+                raise CheckFailed(str(exc)) from None
+
+        return Check(f"drill {alert}: {name}", run, "fire-drill")
+
+    def scale_down() -> str:
+        t.scale_app(0)
+        log["scaled"] = "1"
+        took = wait("app pods gone", lambda: not t.kube.pods(t.app_ns, t.app_selector))
+        return f"scaled {t.app_ns}/{t.app_fullname} to 0; pods gone after {took:.1f}s"
+
+    def firing() -> str:
+        took = wait("alert firing in Prometheus", lambda: prom_alerts("firing"))
+        return f"firing after {took:.1f}s"
+
+    def in_am() -> str:
+        took = wait("alert active in Alertmanager", lambda: t.alertmanager_alerts(alert))
+        return f"active in Alertmanager after {took:.1f}s"
+
+    def scale_up() -> str:
+        if "scaled" not in log:
+            raise CheckSkipped("the app was not scaled down")
+        t.scale_app(t.spec.app.replicas)
+        return t.kube.wait_rollouts(t.app_ns, t.wait_timeout)
+
+    def resolved() -> str:
+        took = wait("alert resolved in Prometheus", lambda: not prom_alerts())
+        return f"resolved after {took:.1f}s"
+
+    return [
+        step("scale the app to 0", scale_down),
+        step("firing", firing),
+        step("reaches Alertmanager", in_am),
+        step("scale the app back", scale_up, always=True),
+        step("resolves", resolved),
+    ]

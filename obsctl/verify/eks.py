@@ -1,0 +1,106 @@
+"""The eks target's checklist: the AWS layer asked directly, then the Kubernetes layer's checks.
+
+The AWS checks read Terraform's outputs and ask AWS itself (boto3), so a cluster that
+Terraform believes in but EKS does not, or a node group stuck CREATING, fails here. The
+Kubernetes layer's checks and drill are the `kubernetes` target's own (verify/cluster.py),
+run on the new cluster through obsctl's kubeconfig.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from obsctl.targets.eks import REQUIRED_OUTPUTS, EksTarget
+from obsctl.verify import Check, CheckFailed
+
+
+def checks(t: EksTarget) -> list[Check]:
+    out = [
+        Check("terraform outputs present and non-empty", lambda: _outputs(t), "aws"),
+        Check("eks cluster ACTIVE", lambda: _cluster(t), "aws"),
+        Check("eks node groups ACTIVE", lambda: _nodegroups(t), "aws"),
+        Check("ecr repository exists", lambda: _ecr(t), "aws"),
+        Check("kubeconfig is obsctl's and mints a token", lambda: _kubeconfig(t), "aws"),
+    ]
+    from obsctl.verify import cluster
+
+    return out + cluster.checks(t.kubernetes_target())
+
+
+def drills(t: EksTarget) -> list[list[Check]]:
+    from obsctl.verify import cluster
+
+    return [cluster.drill_pod_down(t.kubernetes_target())]
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _outputs(t: EksTarget) -> str:
+    out = t.outputs()
+    missing = [k for k in REQUIRED_OUTPUTS if k not in out]
+    empty = [k for k in REQUIRED_OUTPUTS if k in out and _empty(out[k])]
+    if missing or empty:
+        parts = ([f"missing: {', '.join(missing)}"] if missing else []) + (
+            [f"empty: {', '.join(empty)}"] if empty else []
+        )
+        raise CheckFailed(f"terraform outputs {'; '.join(parts)} (run obsctl up --env {t.env.name})")
+    if out["eks_cluster_name"] != t.cluster_name:
+        raise CheckFailed(f"the state holds cluster {out['eks_cluster_name']}, the config says {t.cluster_name}")
+    return f"all {len(REQUIRED_OUTPUTS)} outputs present"
+
+
+def _cluster(t: EksTarget) -> str:
+    c = t.aws.describe_cluster(t.cluster_name)
+    if c is None:
+        raise CheckFailed(f"EKS has no cluster {t.cluster_name} in {t.aws_settings.region}")
+    if c.get("status") != "ACTIVE":
+        raise CheckFailed(f"cluster {t.cluster_name} is {c.get('status')}")
+    endpoint = t.outputs().get("cluster_endpoint")
+    if endpoint and c.get("endpoint") and c["endpoint"] != endpoint:
+        raise CheckFailed(f"EKS says the endpoint is {c['endpoint']}, Terraform's output says {endpoint}")
+    want = t.aws_settings.kubernetes_version
+    if c.get("version") and c["version"] != want:
+        raise CheckFailed(f"cluster runs Kubernetes {c['version']}, the config asks for {want}")
+    return f"{t.cluster_name} ACTIVE, Kubernetes {c.get('version')}"
+
+
+def _nodegroups(t: EksTarget) -> str:
+    groups = t.aws.nodegroups(t.cluster_name)
+    if not groups:
+        raise CheckFailed(f"cluster {t.cluster_name} has no managed node group")
+    bad = [f"{g['nodegroupName']}={g['status']}" for g in groups if g.get("status") != "ACTIVE"]
+    if bad:
+        raise CheckFailed(f"node groups not ACTIVE: {', '.join(bad)}")
+    desired = sum(int(g.get("scalingConfig", {}).get("desiredSize", 0)) for g in groups)
+    return f"{len(groups)} node group(s) ACTIVE, {desired} node(s) desired"
+
+
+def _ecr(t: EksTarget) -> str:
+    name = t.aws_settings.ecr_repository_name
+    repo = t.aws.ecr_repository(name)
+    if repo is None:
+        raise CheckFailed(f"ECR repository {name} does not exist")
+    if repo.get("imageTagMutability") not in (None, "IMMUTABLE"):
+        raise CheckFailed(f"ECR repository {name} allows mutable tags")
+    return str(repo.get("repositoryUri", name))
+
+
+def _kubeconfig(t: EksTarget) -> str:
+    import yaml
+
+    if not t.kubeconfig.is_file():
+        raise CheckFailed(f"{t.kubeconfig} is missing (obsctl up writes it)")
+    data = yaml.safe_load(t.kubeconfig.read_text()) or {}
+    if data.get("current-context") != t.context:
+        raise CheckFailed(f"{t.kubeconfig}: current context is {data.get('current-context')}, expected {t.context}")
+    user = next((u["user"] for u in data.get("users", []) if u.get("name") == t.context), {})
+    if "obsctl.tools.aws_token" not in " ".join(user.get("exec", {}).get("args", [])):
+        raise CheckFailed(f"{t.kubeconfig}: the user does not use obsctl's token plugin")
+    token, _ = t.aws.eks_token(t.cluster_name)
+    url = base64.urlsafe_b64decode(token.removeprefix("k8s-aws-v1.") + "==").decode()
+    if "Action=GetCallerIdentity" not in url:
+        raise CheckFailed("the minted token is not a presigned GetCallerIdentity URL")
+    return f"context {t.context}, token minted ({len(token)} chars)"

@@ -1,0 +1,366 @@
+"""The boto3 code against a moto server on loopback (no AWS here): credentials and identity,
+cost inputs, the EKS token and the kubeconfig (read back by the real kubernetes client,
+which runs obsctl's exec plugin), the leftover scan (a clean account passes, planted
+leftovers are found), the eks checks; and `obsctl up` with no credentials at all, through
+the real CLI: exit 2, one error line, well under a second, no Terraform run.
+
+moto fakes AWS's API, not its behaviour: clusters are ACTIVE at once, nothing is billed,
+signatures are not checked. The EKS loop for real is tests/e2e/test_eks_loop.py (opt-in).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from obsctl import config as c
+from obsctl.errors import PreflightError, ToolError
+from obsctl.targets.eks import EksTarget
+from obsctl.tools.aws import Aws
+
+pytestmark = pytest.mark.integration  # no warning filter needed: moto 5.2 / botocore 1.44 emit none here
+
+REGION = "eu-west-1"
+CLUSTER = "obsctl-moto"
+FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def fake_aws(moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """Fake credentials in the environment, no user AWS files, a fresh moto account state."""
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    for key, value in FAKE_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"), timeout=5).close()
+    yield moto_url
+
+
+def client(url: str, service: str) -> Any:
+    return boto3.client(service, region_name=REGION, endpoint_url=url)
+
+
+def eks_target(tmp_path: Path, url: str, **aws: Any) -> EksTarget:
+    extra = "".join(f", {k}: {json.dumps(v)}" for k, v in aws.items())
+    (tmp_path / "obsctl.yaml").write_text(
+        textwrap.dedent(f"""
+        default_environment: dev
+        environments:
+          dev:
+            target: eks
+            aws: {{region: {REGION}, cluster_name: {CLUSTER}{extra}}}
+        """)
+    )
+    return EksTarget(c.load(str(tmp_path / "obsctl.yaml")), endpoint_url=url, scan_settle=0)
+
+
+def make_cluster(url: str) -> None:
+    ec2 = client(url, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}")["Subnet"]["SubnetId"]
+        for i, z in enumerate("ab")
+    ]
+    eks = client(url, "eks")
+    eks.create_cluster(
+        name=CLUSTER,
+        version="1.33",
+        roleArn="arn:aws:iam::123456789012:role/eks",
+        resourcesVpcConfig={"subnetIds": subnets},
+        tags={"obsctl.io/cluster": CLUSTER},
+    )
+    eks.create_nodegroup(
+        clusterName=CLUSTER,
+        nodegroupName="default",
+        nodeRole="arn:aws:iam::123456789012:role/node",
+        subnets=subnets,
+        scalingConfig={"minSize": 1, "maxSize": 3, "desiredSize": 2},
+        instanceTypes=["t3.large"],
+    )
+
+
+# --- credentials and identity ---------------------------------------------------------------
+
+
+def test_identity_from_env_credentials(fake_aws: str) -> None:
+    ident = Aws(REGION, endpoint_url=fake_aws).identity()
+    assert ident.account == "123456789012" and ident.arn.startswith("arn:aws:")
+    assert ident.credentials_from == "env"
+
+
+def test_no_credentials_is_a_fast_preflight_error(fake_aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in FAKE_ENV:
+        monkeypatch.delenv(key)
+    started = time.monotonic()
+    with pytest.raises(PreflightError) as info:
+        Aws(REGION, endpoint_url=fake_aws).identity()
+    assert time.monotonic() - started < 0.5
+    assert info.value.message.startswith("no AWS credentials found") and info.value.exit_code == 2
+
+
+def test_unknown_profile_is_a_preflight_error(fake_aws: str) -> None:
+    with pytest.raises(PreflightError, match="AWS profile not found"):
+        Aws(REGION, profile="nope", endpoint_url=fake_aws).identity()
+
+
+# --- cost inputs and the estimate -----------------------------------------------------------
+
+
+def test_cost_inputs_and_region_check(fake_aws: str, tmp_path: Path) -> None:
+    inputs = Aws(REGION, endpoint_url=fake_aws).cost_inputs(["t3.large", "t3.micro", "t3.bogus"])
+    assert len(inputs.zones) >= 3 and all(z.startswith(REGION) for z in inputs.zones)
+    large = inputs.instance_types["t3.large"]
+    assert (large.vcpus, large.memory_mib, "x86_64" in large.architectures) == (2, 8192, True)
+    assert inputs.not_offered == ["t3.bogus"]
+
+    t = eks_target(tmp_path, fake_aws)
+    est = t.check_region()
+    assert est.region == REGION and 0.25 < est.hourly < 0.6
+    assert "2 × t3.large (2 vCPU, 8 GiB)" in est.summary() and "estimate" in est.summary()
+
+
+@pytest.mark.parametrize(
+    ("aws", "needle"),
+    [
+        ({"node_instance_types": ["t4g.large"]}, "cannot run AL2023_x86_64_STANDARD (x86_64)"),
+        ({"node_instance_types": ["t3.bogus"]}, "not offered in eu-west-1: t3.bogus"),
+    ],
+)
+def test_region_check_refuses_bad_instance_types(fake_aws: str, tmp_path: Path, aws: dict, needle: str) -> None:
+    with pytest.raises(PreflightError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        eks_target(tmp_path, fake_aws, **aws).check_region()
+
+
+# --- the EKS token and kubeconfig -----------------------------------------------------------
+
+
+def test_token_is_a_presigned_get_caller_identity_with_the_cluster_header(fake_aws: str) -> None:
+    token, expiry = Aws(REGION, endpoint_url=fake_aws).eks_token(CLUSTER)
+    assert token.startswith("k8s-aws-v1.") and "=" not in token
+    url = base64.urlsafe_b64decode(token.removeprefix("k8s-aws-v1.") + "==").decode()
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    assert query["Action"] == ["GetCallerIdentity"] and query["X-Amz-Expires"] == ["60"]
+    assert query["X-Amz-SignedHeaders"] == ["host;x-k8s-aws-id"]
+    assert 13 * 60 < (expiry - expiry.now(expiry.tzinfo)).total_seconds() <= 14 * 60
+    # without an endpoint override it is AWS's regional STS endpoint (presigning needs no network)
+    real, _ = Aws(REGION).eks_token(CLUSTER)
+    host = urllib.parse.urlsplit(base64.urlsafe_b64decode(real.removeprefix("k8s-aws-v1.") + "==").decode()).netloc
+    assert host == f"sts.{REGION}.amazonaws.com"
+
+
+def test_kubeconfig_exec_plugin_works_with_the_kubernetes_client(fake_aws: str, tmp_path: Path) -> None:
+    make_cluster(fake_aws)
+    t = eks_target(tmp_path, fake_aws)
+    c_ = client(fake_aws, "eks").describe_cluster(name=CLUSTER)["cluster"]
+    ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").decode()
+    outputs = {"eks_cluster_name": CLUSTER, "region": REGION, "cluster_endpoint": c_["endpoint"]}
+    outputs["cluster_certificate_authority_data"] = ca
+    home = tmp_path / "home"
+    home.mkdir()
+    assert t.write_kubeconfig(outputs) and not t.write_kubeconfig(outputs)  # second write: unchanged
+    assert (t.kubeconfig.stat().st_mode & 0o777) == 0o600 and not (home / ".kube").exists()
+
+    # the plugin on its own, as kubectl would run it
+    data = __import__("yaml").safe_load(t.kubeconfig.read_text())
+    exec_ = data["users"][0]["user"]["exec"]
+    env = {**os.environ, **{e["name"]: e["value"] for e in exec_["env"]}}
+    res = subprocess.run([exec_["command"], *exec_["args"]], env=env, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    cred = json.loads(res.stdout)
+    assert cred["kind"] == "ExecCredential" and cred["status"]["token"].startswith("k8s-aws-v1.")
+
+    # and through the real kubernetes client's kubeconfig loader, which runs the plugin itself
+    from kubernetes import client as kclient
+    from kubernetes import config as kconfig
+
+    cfg = kclient.Configuration()
+    kconfig.load_kube_config(str(t.kubeconfig), context=t.context, client_configuration=cfg)
+    assert cfg.host == c_["endpoint"].rstrip("/")
+    assert cfg.api_key["authorization"].startswith("Bearer k8s-aws-v1.")
+
+
+def test_token_plugin_without_credentials_fails_in_one_line(fake_aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in FAKE_ENV}
+    cmd = [sys.executable, "-m", "obsctl.tools.aws_token", "--cluster", CLUSTER, "--region", REGION]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1 and res.stdout == ""
+    assert res.stderr.count("\n") == 1 and "credentials" in res.stderr and "Traceback" not in res.stderr
+
+
+# --- cluster facts and the eks checks -------------------------------------------------------
+
+
+def test_cluster_facts_and_aws_checks(fake_aws: str, tmp_path: Path) -> None:
+    from obsctl.verify import CheckFailed
+    from obsctl.verify import eks as checks
+
+    t = eks_target(tmp_path, fake_aws)
+    assert t.aws.describe_cluster(CLUSTER) is None
+    with pytest.raises(CheckFailed, match="no cluster obsctl-moto"):
+        checks._cluster(t)
+    make_cluster(fake_aws)
+    t._outputs = {"cluster_endpoint": t.aws.describe_cluster(CLUSTER)["endpoint"]}
+    assert t._cluster_active_stage(timeout=5) == f"{CLUSTER} ACTIVE, Kubernetes 1.33"
+    assert checks._cluster(t).startswith(f"{CLUSTER} ACTIVE")
+    assert checks._nodegroups(t) == "1 node group(s) ACTIVE, 2 node(s) desired"
+    with pytest.raises(CheckFailed, match="ECR repository obsctl-app does not exist"):
+        checks._ecr(t)
+    client(fake_aws, "ecr").create_repository(repositoryName="obsctl-app", imageTagMutability="IMMUTABLE")
+    assert checks._ecr(t).endswith("/obsctl-app")
+    rows = {r.component: r for r in t.status()}
+    assert rows["eks cluster"].state == "up" and rows["node group default"].state == "up"
+    assert rows["terraform"].state == "not initialized"
+
+
+# --- the leftover scan ----------------------------------------------------------------------
+
+
+def test_clean_scan_passes(fake_aws: str, tmp_path: Path) -> None:
+    ec2 = client(fake_aws, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]  # someone else's, untagged
+    ec2.create_security_group(GroupName="other", Description="x", VpcId=vpc)
+    ec2.create_volume(
+        AvailabilityZone=f"{REGION}a",
+        Size=1,
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "obsctl.io/cluster", "Value": "another"}]}],
+    )
+    client(fake_aws, "logs").create_log_group(logGroupName="/aws/eks/another/cluster")
+    t = eks_target(tmp_path, fake_aws)
+    assert t.aws.scan_leftovers(CLUSTER) == []
+    assert t._scan_stage().startswith("nothing tagged obsctl.io/cluster=obsctl-moto")
+
+
+def test_scan_finds_planted_leftovers(fake_aws: str, tmp_path: Path) -> None:
+    ec2 = client(fake_aws, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.2.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.2.1.0/24", AvailabilityZone=f"{REGION}a")["Subnet"]
+    sg = ec2.create_security_group(
+        GroupName="k8s-elb-leftover",
+        Description="left by the LB controller",
+        VpcId=vpc,
+        TagSpecifications=[
+            {"ResourceType": "security-group", "Tags": [{"Key": "obsctl.io/cluster", "Value": CLUSTER}]}
+        ],
+    )["GroupId"]
+    vol = ec2.create_volume(
+        AvailabilityZone=f"{REGION}a",
+        Size=20,
+        TagSpecifications=[
+            {"ResourceType": "volume", "Tags": [{"Key": f"kubernetes.io/cluster/{CLUSTER}", "Value": "owned"}]}
+        ],
+    )["VolumeId"]
+    eni = ec2.create_network_interface(SubnetId=subnet["SubnetId"])["NetworkInterface"]["NetworkInterfaceId"]
+    ec2.create_tags(Resources=[eni], Tags=[{"Key": "cluster.k8s.amazonaws.com/name", "Value": CLUSTER}])
+    elb = client(fake_aws, "elbv2")
+    sub2 = ec2.create_subnet(VpcId=vpc, CidrBlock="10.2.2.0/24", AvailabilityZone=f"{REGION}b")["Subnet"]
+    lb = elb.create_load_balancer(
+        Name="k8s-monitori-grafana",
+        Subnets=[subnet["SubnetId"], sub2["SubnetId"]],
+        Tags=[{"Key": "elbv2.k8s.aws/cluster", "Value": CLUSTER}],
+    )["LoadBalancers"][0]
+    elb.create_target_group(
+        Name="k8s-tg", Protocol="HTTP", Port=80, VpcId=vpc, Tags=[{"Key": "obsctl.io/cluster", "Value": CLUSTER}]
+    )
+    client(fake_aws, "elb").create_load_balancer(
+        LoadBalancerName="a1b2c3",
+        Listeners=[{"Protocol": "TCP", "LoadBalancerPort": 80, "InstancePort": 30080}],
+        AvailabilityZones=[f"{REGION}a"],
+        Tags=[{"Key": f"kubernetes.io/cluster/{CLUSTER}", "Value": "owned"}],
+    )
+    client(fake_aws, "logs").create_log_group(logGroupName=f"/aws/eks/{CLUSTER}/cluster")
+
+    found = {(f.kind, f.id) for f in Aws(REGION, endpoint_url=fake_aws).scan_leftovers(CLUSTER)}
+    assert found == {
+        ("security group", sg),
+        ("ebs volume", vol),
+        ("network interface", eni),
+        ("load balancer", lb["LoadBalancerName"]),
+        ("target group", "k8s-tg"),
+        ("classic load balancer", "a1b2c3"),
+        ("log group", f"/aws/eks/{CLUSTER}/cluster"),
+    }
+    t = eks_target(tmp_path, fake_aws)
+    with pytest.raises(ToolError) as info:
+        t._scan_stage()
+    assert info.value.message.startswith(f"7 resource(s) tagged with cluster {CLUSTER} survived the destroy: ")
+    assert sg in info.value.message and vol in info.value.message and "\n" not in info.value.message
+
+
+# --- the real CLI with no credentials at all --------------------------------------------------
+
+
+def test_up_without_credentials_fails_fast_through_the_cli(tmp_path: Path) -> None:
+    (tmp_path / "obsctl.yaml").write_text(
+        textwrap.dedent(f"""
+        default_environment: dev
+        environments:
+          dev:
+            target: eks
+            aws: {{region: {REGION}, cluster_name: {CLUSTER}}}
+        """)
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    recorder = tmp_path / "bin"
+    recorder.mkdir()
+    (recorder / "terraform").write_text(f"#!/bin/sh\ntouch {tmp_path}/terraform-ran\n")
+    (recorder / "terraform").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OBSCTL_"))}
+    env.update(HOME=str(home), COLUMNS="200", PATH=f"{recorder}:{env.get('PATH', '')}")
+    started = time.monotonic()
+    res = subprocess.run(
+        [sys.executable, "-m", "obsctl", "up", "--env", "dev"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    elapsed = time.monotonic() - started
+    print(f"obsctl up without AWS credentials failed in {elapsed:.2f}s")
+    assert res.returncode == 2, res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert lines[0].startswith("error: no AWS credentials found"), lines
+    assert len(lines) == 2 and lines[1].startswith("hint: ")
+    assert "Traceback" not in res.stdout + res.stderr
+    assert not (tmp_path / "terraform-ran").exists() and not (tmp_path / ".obsctl" / "dev" / "terraform").exists()
+    assert elapsed < 3.0, f"took {elapsed:.2f}s (target: under a second)"

@@ -1,0 +1,129 @@
+"""The helm adapter through pyhelm3's real code path, against a fake `helm` executable that
+records its arguments and serves canned `status` / `get values` JSON: pending releases are
+recovered, an upgrade happens only on a change, values never reach the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from obsctl.errors import ToolError
+from obsctl.tools import helm as h
+from tests.fakekube.fakehelm import FakeHelm
+
+pytest_plugins = ["tests.fakekube.fixtures"]  # fake, kubeconfig, cluster_env, target, fake_helm
+
+KPS = h.ChartRef("kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "88.5.3")
+VALUES = {"grafana": {"admin": {"existingSecret": "obsctl-grafana-admin"}}, "alertmanager": {"config": {"a": None}}}
+
+
+@pytest.fixture
+def helm(fake_helm: FakeHelm, tmp_path: Path) -> h.Helm:
+    return h.Helm(str(fake_helm.executable), tmp_path / "kubeconfig", "fake-a", timeout=30)
+
+
+def verbs(fake: FakeHelm) -> list[str]:
+    return [c[0] if c[0] not in ("get", "show") else f"{c[0]} {c[1]}" for c in fake.calls]
+
+
+def test_install_when_missing(helm: h.Helm, fake_helm: FakeHelm) -> None:
+    detail = helm.ensure_release("kps", KPS, "monitoring", VALUES)
+    assert detail == "installed kube-prometheus-stack 88.5.3, revision 1 deployed"
+    assert verbs(fake_helm) == ["status", "status", "show chart", "upgrade"]
+    upgrade = fake_helm.calls[-1]
+    assert upgrade[:3] == ["upgrade", "kps", "kube-prometheus-stack"]
+    for flag, value in (
+        ("--repo", KPS.repo),
+        ("--version", "88.5.3"),
+        ("--namespace", "monitoring"),
+        ("--kube-context", "fake-a"),
+        ("--values", "-"),
+    ):
+        assert upgrade[upgrade.index(flag) + 1] == value
+    assert "--create-namespace" not in upgrade  # obsctl creates and labels the namespaces itself
+    assert "existingSecret" not in " ".join(upgrade)  # values go on stdin, never argv
+    assert fake_helm.state()["releases"]["kps"]["values"] == VALUES
+
+
+def test_unchanged_release_is_not_upgraded(helm: h.Helm, fake_helm: FakeHelm) -> None:
+    fake_helm.set_release("kps", "monitoring", "deployed", "kube-prometheus-stack", "88.5.3", VALUES)
+    assert helm.ensure_release("kps", KPS, "monitoring", VALUES) == (
+        "unchanged at revision 2 (kube-prometheus-stack 88.5.3)"
+    )
+    assert "upgrade" not in verbs(fake_helm)
+    assert "get values" in verbs(fake_helm)
+
+
+def test_changed_values_upgrade(helm: h.Helm, fake_helm: FakeHelm) -> None:
+    fake_helm.set_release("kps", "monitoring", "deployed", "kube-prometheus-stack", "88.5.3", {"old": True})
+    assert helm.ensure_release("kps", KPS, "monitoring", VALUES).startswith("upgraded kube-prometheus-stack 88.5.3")
+    assert verbs(fake_helm)[-1] == "upgrade"
+
+
+def test_changed_chart_version_upgrades(helm: h.Helm, fake_helm: FakeHelm) -> None:
+    fake_helm.set_release("kps", "monitoring", "deployed", "kube-prometheus-stack", "88.0.0", VALUES)
+    assert "upgraded kube-prometheus-stack 88.5.3, revision 3" in helm.ensure_release("kps", KPS, "monitoring", VALUES)
+    assert "get values" not in verbs(fake_helm)  # the version alone decides
+
+
+def test_pending_install_is_uninstalled_then_installed(helm: h.Helm, fake_helm: FakeHelm) -> None:
+    fake_helm.set_release("kps", "monitoring", "pending-install", "kube-prometheus-stack", "88.5.3", VALUES)
+    detail = helm.ensure_release("kps", KPS, "monitoring", VALUES)
+    assert detail.startswith("recovered from pending-install (revision 2, uninstalled); installed")
+    v = verbs(fake_helm)
+    assert v.index("uninstall") < v.index("upgrade")
+
+
+def test_pending_upgrade_is_rolled_back_then_compared(helm: h.Helm, fake_helm: FakeHelm) -> None:
+    fake_helm.set_release("kps", "monitoring", "pending-upgrade", "kube-prometheus-stack", "88.5.3", VALUES)
+    detail = helm.ensure_release("kps", KPS, "monitoring", VALUES)
+    assert detail.startswith("recovered from pending-upgrade (revision 2, rolled back)")
+    assert "rollback" in verbs(fake_helm)
+    assert "unchanged at revision 3" in detail  # the rollback restored the same values: no upgrade
+    assert "upgrade" not in verbs(fake_helm)
+
+
+def test_local_chart_path(helm: h.Helm, fake_helm: FakeHelm, repo_root: Path) -> None:
+    chart = h.chart_ref(str(repo_root / "app" / "chart"), None, None)
+    assert chart.is_path and chart.repo is None
+    assert helm.ensure_release("obsctl-app", chart, "observability", {"replicas": 2}).startswith(
+        "installed obsctl-app 0.1.0"
+    )
+    upgrade = fake_helm.calls[-1]
+    assert upgrade[2] == str(repo_root / "app" / "chart") and "--repo" not in upgrade
+
+
+def test_chart_refs() -> None:
+    assert h.chart_ref("prometheus-community/kube-prometheus-stack", "https://x", "1.0.0") == h.ChartRef(
+        "kube-prometheus-stack", "https://x", "1.0.0"
+    )
+    oci = h.chart_ref("oci://ghcr.io/prometheus-community/charts/kube-prometheus-stack", "https://x", "1.0.0")
+    assert oci.repo is None and oci.version == "1.0.0" and not oci.is_path
+
+
+def test_uninstall(helm: h.Helm, fake_helm: FakeHelm) -> None:
+    assert helm.uninstall("kps", "monitoring") is False
+    fake_helm.set_release("kps", "monitoring", "deployed", "kube-prometheus-stack", "88.5.3", VALUES)
+    assert helm.uninstall("kps", "monitoring") is True
+    assert fake_helm.calls[-1][:2] == ["uninstall", "kps"] and "--wait" in fake_helm.calls[-1]
+
+
+def test_chart_not_found_is_a_tool_error_with_a_hint(helm: h.Helm, fake_helm: FakeHelm) -> None:
+    fake_helm.set(missing_charts=["kube-prometheus-stack"])
+    with pytest.raises(ToolError) as info:
+        helm.ensure_release("kps", KPS, "monitoring", VALUES)
+    assert "chart not found" in info.value.message and "kps_chart_version" in (info.value.hint or "")
+
+
+def test_a_failed_upgrade_says_what_helm_said(helm: h.Helm, fake_helm: FakeHelm) -> None:
+    fake_helm.set(fail_upgrade="Error: UPGRADE FAILED: admission webhook denied the request")
+    with pytest.raises(ToolError) as info:
+        helm.ensure_release("kps", KPS, "monitoring", VALUES)
+    assert "admission webhook denied" in info.value.message
+
+
+def test_status(helm: h.Helm, fake_helm: FakeHelm) -> None:
+    assert helm.status("kps", "monitoring") is None
+    fake_helm.set_release("kps", "monitoring", "deployed", "kube-prometheus-stack", "88.5.3", VALUES)
+    assert helm.status("kps", "monitoring") == h.ReleaseState(2, "deployed", "kube-prometheus-stack", "88.5.3")

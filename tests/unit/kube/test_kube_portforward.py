@@ -1,0 +1,115 @@
+"""Port-forward through the real client: kubernetes.stream.portforward speaks the websocket
+channel protocol to the fake API, which relays to a TCP backend standing in for the pod."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from obsctl.errors import PreflightError, ToolError
+from obsctl.targets.kubernetes import KubernetesTarget
+from obsctl.tools import kube as k
+from tests.fakekube import FakeKube, pod
+
+pytest_plugins = ["tests.fakekube.fixtures"]  # fake, kubeconfig, cluster_env, target, fake_helm
+
+
+class _Pod(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        body = f"pod says {self.path}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def backend() -> Iterator[tuple[str, int]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Pod)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address  # type: ignore[misc]
+    server.shutdown()
+    server.server_close()
+
+
+def _grafana(fake: FakeKube, backend: tuple[str, int], t: KubernetesTarget) -> None:
+    labels = {"app.kubernetes.io/name": "grafana"}
+    fake.put("namespaces", {"metadata": {"name": "monitoring"}})
+    fake.put(
+        "services",
+        {
+            "metadata": {"name": "kube-prometheus-stack-grafana"},
+            "spec": {"selector": labels, "ports": [{"name": "http-web", "port": 80, "targetPort": "grafana"}]},
+        },
+        "monitoring",
+    )
+    fake.put("pods", pod("grafana-0", labels, ready=False, ports={"grafana": 3000}), "monitoring")
+    fake.put("pods", pod("grafana-1", labels, ready=True, ports={"grafana": 3000}), "monitoring")
+    fake.backends[("monitoring", "grafana-1")] = backend
+    t.kube.ensure_admin_secret("monitoring", t.k.grafana_admin_secret)
+
+
+def test_port_forward_pipes_http_through_the_websocket(fake: FakeKube, kubeconfig: Path, backend) -> None:
+    fake.put("namespaces", {"metadata": {"name": "ns"}})
+    fake.put("pods", pod("p", {"a": "b"}), "ns")
+    fake.backends[("ns", "p")] = backend
+    kube = k.Kube(kubeconfig, "fake-a")
+    with kube.port_forward("ns", "p", 8080) as fwd:
+        assert fwd.url.startswith("http://127.0.0.1:")
+        for i in range(3):  # each connection gets its own stream
+            assert httpx.get(f"{fwd.url}/ping/{i}", timeout=5).text == f"pod says /ping/{i}"
+        assert fwd.errors == []
+    assert any(p.startswith("/api/v1/namespaces/ns/pods/p/portforward?ports=8080") for _, p in fake.requests)
+
+
+def test_listener_binds_loopback_only_and_reports_a_busy_port() -> None:
+    fwd = k.PortForward(lambda: socket.create_connection(("127.0.0.1", 9)), 0)
+    try:
+        assert fwd._listener.getsockname()[0] == "127.0.0.1"
+        with pytest.raises(PreflightError) as info:
+            k.PortForward(lambda: socket.socket(), fwd.port)
+        assert f"cannot listen on 127.0.0.1:{fwd.port}" in info.value.message
+    finally:
+        fwd.close()
+
+
+def test_target_port_forward_grafana_prints_url_user_and_password_hint(
+    fake: FakeKube,
+    target: KubernetesTarget,
+    backend,
+) -> None:
+    _grafana(fake, backend, target)
+    said: list[str] = []
+    seen: list[str] = []
+
+    def wait(fwd: k.PortForward) -> None:  # stands in for "until Ctrl-C"
+        seen.append(httpx.get(f"{fwd.url}/api/health", timeout=5).text)
+
+    target.port_forward("grafana", 0, False, said.append, wait=wait)
+    assert seen == ["pod says /api/health"]
+    assert said[0].startswith("grafana: http://127.0.0.1:")
+    assert said[1] == "user: admin"
+    assert "--show-password prints it" in said[2]
+    password = target.grafana_password()
+    assert all(password not in line for line in said)
+
+    said.clear()
+    target.port_forward("grafana", 0, True, said.append, wait=lambda fwd: None)
+    assert said[2] == f"password: {password}"
+
+
+def test_port_forward_without_a_ready_pod(fake: FakeKube, target: KubernetesTarget, backend) -> None:
+    _grafana(fake, backend, target)
+    fake.remove("pods", "grafana-1", "monitoring")
+    with pytest.raises(ToolError) as info:
+        target.port_forward("grafana", 0, False, print, wait=lambda fwd: None)
+    assert "no Ready pod behind service monitoring/kube-prometheus-stack-grafana" in info.value.message
