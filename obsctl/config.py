@@ -73,6 +73,11 @@ class ImageSettings(_Model):
 
     repository: str = Field("ghcr.io/obsctl/obsctl-app", description="Image repository, without the tag.")
     tag: str = Field("0.1.0", description="Image tag; immutable tags are expected (ECR enforces them).")
+    digest: str | None = Field(
+        None,
+        pattern=r"^sha256:[a-f0-9]{64}$",
+        description="Image digest; when set the Pods run repository@digest (what checkov's CKV_K8S_43 asks for).",
+    )
 
 
 class AppSettings(_Model):

@@ -29,16 +29,19 @@ def _yaml_dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=1000)
 
 
-def render_template(search_path: Path, name: str, context: dict[str, Any]) -> str:
-    """Render one jinja2 template; an undefined variable is an error, never an empty string."""
+def render_template(search_path: Path, name: str, context: dict[str, Any], trim: bool = True) -> str:
+    """Render one jinja2 template; an undefined variable is an error, never an empty string.
+
+    `trim` turns on trim_blocks/lstrip_blocks (obsctl's own templates are written for it);
+    helm-values/*.j2 use jinja's default whitespace and strip with `{%-` where they mean to."""
     import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(search_path)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
+        trim_blocks=trim,
+        lstrip_blocks=trim,
         autoescape=False,  # noqa: S701 - YAML/INI/HCL output, not HTML
     )
     env.filters["to_yaml"] = _yaml_dump

@@ -25,7 +25,7 @@ from typing import Any
 
 from obsctl import render as r
 from obsctl.config import EksEnv, Environment, KubernetesEnv, KubernetesSettings, duration_seconds
-from obsctl.errors import ConfigError, PreflightError, ToolError
+from obsctl.errors import PreflightError, ToolError
 from obsctl.targets.base import Rendered, Stage, StatusRow
 from obsctl.tools import binaries
 from obsctl.tools import helm as h
@@ -48,24 +48,8 @@ FORCE_FINALIZERS_ENV = "OBSCTL_FORCE_FINALIZERS"
 
 
 def render_helm_values(folder: Path, name: str, context: dict[str, Any]) -> str:
-    """Render a helm-values/*.j2 template.
-
-    Not `render.render_template`: these templates are written for jinja's default whitespace
-    handling (they strip with `{%-` where they mean to), and that function turns on
-    trim_blocks / lstrip_blocks, which glues YAML lines together. Same strictness otherwise.
-    """
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(folder)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - YAML output, not HTML
-    )
-    try:
-        return env.get_template(name).render(**context)
-    except jinja2.TemplateError as exc:
-        raise ConfigError(f"template {folder / name}: {exc}", "fix the template or the config it reads") from None
+    """Render a helm-values/*.j2 template (jinja's default whitespace handling)."""
+    return r.render_template(folder, name, context, trim=False)
 
 
 def _trunc(name: str, n: int) -> str:
@@ -192,6 +176,7 @@ class KubernetesTarget:
         ctx: dict[str, Any] = {
             "image_repository": self.image_repository or spec.app.image.repository,
             "image_tag": spec.app.image.tag,
+            "image_digest": spec.app.image.digest,
             "app_version": spec.app.version,
             "replicas": spec.app.replicas,
             "scrape_interval": spec.scrape.interval,

@@ -17,10 +17,7 @@ from obsctl.config import duration_seconds
 from obsctl.errors import ObsctlError
 from obsctl.targets.kubernetes import GRAFANA_USER, KubernetesTarget
 from obsctl.tools.http import HttpApi
-from obsctl.tools.prometheus import parse_exposition
-from obsctl.verify import Check, CheckFailed, CheckSkipped, eventually
-from obsctl.verify import dashboards as dash
-from obsctl.verify.local import EXPECTED_ALERTS, EXPECTED_METRICS
+from obsctl.verify import Check, CheckFailed, CheckSkipped, content, eventually
 
 # system scrape jobs of kube-prometheus-stack that must be healthy (a managed control plane
 # hides the others, so only these are required everywhere)
@@ -46,7 +43,9 @@ def checks(t: KubernetesTarget) -> list[Check]:
         Check("grafana datasource and dashboards", lambda: _grafana(t), "grafana"),
     ]
     for stem, text in r.load_dashboards(t.env.root).items():
-        out.append(Check(f"dashboard {stem}: every panel returns data", _dashboard(t, text), "dashboards"))
+        query = lambda expr: t.prometheus("api/v1/query", query=expr)["result"]  # noqa: E731
+        run = content.dashboard_returns_data(query, text, t.rate_window(), settle(t), interval=1.0)
+        out.append(Check(f"dashboard {stem}: every panel returns data", run, "dashboards"))
     return out
 
 
@@ -83,11 +82,8 @@ def _app_service(t: KubernetesTarget) -> str:
 
 def _app_metrics(t: KubernetesTarget) -> str:
     text = t.kube.proxy_get(t.app_ns, t.app_fullname, "http", t.spec.scrape.path)
-    families = parse_exposition(text)
-    missing = [m for m in EXPECTED_METRICS if m not in families]
-    if missing:
-        raise CheckFailed(f"{t.app_fullname}{t.spec.scrape.path} lacks {', '.join(missing)}")
-    return f"{len(families)} families, the {len(EXPECTED_METRICS)} expected present"
+    families = content.metrics_complete(text, f"{t.app_fullname}{t.spec.scrape.path}")
+    return f"{families} families, the {len(content.EXPECTED_METRICS)} expected present"
 
 
 def _components(t: KubernetesTarget) -> str:
@@ -151,66 +147,13 @@ def _targets(t: KubernetesTarget) -> str:
 
 
 def _rules(t: KubernetesTarget) -> str:
-    def probe() -> str:
-        groups = t.prometheus("api/v1/rules")["groups"]
-        rules = [rule for g in groups for rule in g["rules"]]
-        alerts = {rule["name"] for rule in rules if rule["type"] == "alerting"}
-        missing = [a for a in EXPECTED_ALERTS if a not in alerts]
-        if missing:
-            raise CheckFailed(f"fastapi alerts not loaded: {', '.join(missing)}")
-        ours = {g["name"] for g in r.load_rule_groups(t.env.root)}
-        broken = [
-            f"{rule['name']}: {rule.get('lastError')}"
-            for g in groups
-            if g["name"] in ours
-            for rule in g["rules"]
-            if rule.get("health") == "err"
-        ]
-        if broken:
-            raise CheckFailed(f"rules failing to evaluate: {'; '.join(broken)}")
-        return f"{len(ours)} fastapi groups loaded, {len(EXPECTED_ALERTS)} alerts present, all healthy"
-
-    return eventually(probe, settle(t), interval=1.0)
+    return eventually(lambda: content.rules_healthy(t.prometheus("api/v1/rules")["groups"], t.env.root), settle(t), 1.0)
 
 
 def _grafana(t: KubernetesTarget) -> str:
     with t.open_forward("grafana", 0) as fwd:
         api = HttpApi(fwd.url, "Grafana", auth=(GRAFANA_USER, t.grafana_password()))
-        health = api.get_json("/api/health")
-        if health.get("database") != "ok":
-            raise CheckFailed(f"Grafana unhealthy: {health}")
-        sources = api.get_json("/api/datasources")
-        if not any(s.get("type") == "prometheus" for s in sources):
-            raise CheckFailed("Grafana has no Prometheus datasource")
-        wanted = {dash.load(text)["uid"] for text in r.load_dashboards(t.env.root).values()}
-
-        def probe() -> str:  # the sidecar loads the ConfigMaps a few seconds after they appear
-            found = {d["uid"] for d in api.get_json("/api/search", type="dash-db")}
-            if wanted - found:
-                raise CheckFailed(f"dashboards not loaded: {sorted(wanted - found)}")
-            return f"Prometheus datasource, {len(wanted)} dashboards"
-
-        return eventually(probe, settle(t), interval=1.0)
-
-
-def _dashboard(t: KubernetesTarget, text: str) -> Any:
-    def run() -> str:
-        queries = dash.panel_queries(dash.load(text))
-        window = t.rate_window()
-
-        def probe() -> str:
-            empty = [
-                f"'{title}' {ref}"
-                for title, ref, expr in queries
-                if not t.prometheus("api/v1/query", query=dash.concrete(expr, window))["result"]
-            ]
-            if empty:
-                raise CheckFailed(f"{len(empty)}/{len(queries)} queries return nothing: {', '.join(empty)}")
-            return f"{len(queries)} queries return data"
-
-        return eventually(probe, settle(t), interval=1.0)
-
-    return run
+        return content.grafana_provisioned(api, t.env.root, settle(t), interval=1.0)
 
 
 # --- the fire drill ------------------------------------------------------------------------

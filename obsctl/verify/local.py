@@ -13,19 +13,8 @@ from typing import Any
 from obsctl import render as r
 from obsctl.targets.local import LocalTarget
 from obsctl.tools.http import HttpApi
-from obsctl.tools.prometheus import parse_exposition
-from obsctl.verify import Check, CheckFailed, CheckSkipped, eventually
-from obsctl.verify import dashboards as dash
+from obsctl.verify import Check, CheckFailed, CheckSkipped, content, eventually
 
-EXPECTED_METRICS = (
-    "http_requests",  # the parser names counter families without _total
-    "http_request_duration_seconds",
-    "http_requests_in_progress",
-    "app_info",
-    "process_cpu_seconds",
-    "process_resident_memory_bytes",
-)
-EXPECTED_ALERTS = ("FastAPIHighErrorRate", "FastAPIHighLatency", "FastAPIPodDown")
 SETTLE = 10.0  # seconds a converging check may wait
 
 
@@ -40,7 +29,8 @@ def checks(t: LocalTarget) -> list[Check]:
         Check("grafana datasource and dashboards", lambda: _grafana(t), "grafana"),
     ]
     for stem, text in r.load_dashboards(t.env.root).items():
-        out.append(Check(f"dashboard {stem}: every panel returns data", _dashboard(t, text), "dashboards"))
+        run = content.dashboard_returns_data(t.prometheus.query, text, t.rate_window(), SETTLE)
+        out.append(Check(f"dashboard {stem}: every panel returns data", run, "dashboards"))
     return out
 
 
@@ -59,15 +49,8 @@ def _processes(t: LocalTarget) -> str:
 
 def _app_metrics(t: LocalTarget) -> str:
     for url in t.app_urls():
-        text = HttpApi(url, "app").get_text(t.spec.scrape.path)
-        families = parse_exposition(text)
-        missing = [m for m in EXPECTED_METRICS if m not in families]
-        if missing:
-            raise CheckFailed(f"{url}{t.spec.scrape.path} lacks {', '.join(missing)}")
-        handlers = {s.labels.get("handler") for s in families["http_requests"].samples}
-        if any(h and not h.startswith("/") and h != "unmatched" for h in handlers):
-            raise CheckFailed(f"unexpected handler labels {sorted(h for h in handlers if h)}")
-    return f"{len(t.app_urls())} replicas expose {len(EXPECTED_METRICS)} expected families"
+        content.metrics_complete(HttpApi(url, "app").get_text(t.spec.scrape.path), f"{url}{t.spec.scrape.path}")
+    return f"{len(t.app_urls())} replicas expose the {len(content.EXPECTED_METRICS)} expected families"
 
 
 def _targets(t: LocalTarget) -> str:
@@ -87,17 +70,7 @@ def _targets(t: LocalTarget) -> str:
 
 
 def _rules(t: LocalTarget) -> str:
-    groups = t.prometheus.rule_groups()
-    rules = [rule for g in groups for rule in g["rules"]]
-    alerts = {rule["name"] for rule in rules if rule["type"] == "alerting"}
-    missing = [a for a in EXPECTED_ALERTS if a not in alerts]
-    if missing:
-        raise CheckFailed(f"alerts not loaded: {', '.join(missing)}")
-    broken = [f"{rule['name']}: {rule.get('lastError')}" for rule in rules if rule.get("health") == "err"]
-    if broken:
-        raise CheckFailed(f"rules failing to evaluate: {'; '.join(broken)}")
-    recording = sum(rule["type"] == "recording" for rule in rules)
-    return f"{len(groups)} groups, {len(alerts)} alerts, {recording} recording rules, all healthy"
+    return content.rules_healthy(t.prometheus.rule_groups(), t.env.root)
 
 
 def _alertmanager(t: LocalTarget) -> str:
@@ -133,38 +106,7 @@ def _routing(t: LocalTarget) -> str:
 def _grafana(t: LocalTarget) -> str:
     if not t.grafana_binary():
         raise CheckSkipped("Grafana is not installed here; every dashboard query is checked against Prometheus")
-    api = HttpApi(t.url("grafana"), "Grafana")
-    health = api.get_json("/api/health")
-    if health.get("database") != "ok":
-        raise CheckFailed(f"Grafana unhealthy: {health}")
-    sources = api.get_json("/api/datasources")
-    if not any(s["type"] == "prometheus" for s in sources):
-        raise CheckFailed("Grafana has no Prometheus datasource")
-    found = {d["uid"] for d in api.get_json("/api/search", type="dash-db")}
-    wanted = {dash.load(text)["uid"] for text in r.load_dashboards(t.env.root).values()}
-    if wanted - found:
-        raise CheckFailed(f"dashboards not provisioned: {sorted(wanted - found)}")
-    return f"Prometheus datasource, {len(wanted)} dashboards"
-
-
-def _dashboard(t: LocalTarget, text: str) -> Any:
-    def run() -> str:
-        queries = dash.panel_queries(dash.load(text))
-        window = t.rate_window()
-
-        def probe() -> str:
-            empty = [
-                f"'{title}' {ref}"
-                for title, ref, expr in queries
-                if not t.prometheus.query(dash.concrete(expr, window))
-            ]
-            if empty:
-                raise CheckFailed(f"{len(empty)}/{len(queries)} queries return nothing: {', '.join(empty)}")
-            return f"{len(queries)} queries return data"
-
-        return eventually(probe, SETTLE)
-
-    return run
+    return content.grafana_provisioned(HttpApi(t.url("grafana"), "Grafana"), t.env.root, SETTLE)
 
 
 # --- the fire drill ------------------------------------------------------------------------

@@ -17,8 +17,6 @@ from obsctl.verify import run_checks
 from tests.fakekube import FakeKube
 from tests.fakekube.platform import Controllers, RecordingHelm, serve_platform
 
-pytest_plugins = ["tests.fakekube.fixtures"]  # fake, kubeconfig, cluster_env, target, fake_helm
-
 pytestmark = pytest.mark.integration
 
 

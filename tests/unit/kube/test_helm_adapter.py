@@ -12,8 +12,6 @@ from obsctl.errors import ToolError
 from obsctl.tools import helm as h
 from tests.fakekube.fakehelm import FakeHelm
 
-pytest_plugins = ["tests.fakekube.fixtures"]  # fake, kubeconfig, cluster_env, target, fake_helm
-
 KPS = h.ChartRef("kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "88.5.3")
 VALUES = {"grafana": {"admin": {"existingSecret": "obsctl-grafana-admin"}}, "alertmanager": {"config": {"a": None}}}
 

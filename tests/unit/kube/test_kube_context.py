@@ -13,8 +13,6 @@ from obsctl.tools import kube as k
 from tests.fakekube import FakeKube
 from tests.fakekube.fixtures import make_env
 
-pytest_plugins = ["tests.fakekube.fixtures"]  # fake, kubeconfig, cluster_env, target, fake_helm
-
 
 def test_guard_passes_on_the_expected_context(kubeconfig: Path) -> None:
     assert k.kubeconfig_contexts(kubeconfig) == (["fake-a", "fake-b"], "fake-a")

@@ -20,8 +20,6 @@ from obsctl.tools import helm as h
 from obsctl.tools import kube as k
 from tests.fakekube import FakeKube
 
-pytest_plugins = ["tests.fakekube.fixtures"]  # fake, kubeconfig, cluster_env, target, fake_helm
-
 
 def _api(status: int, message: str = "boom") -> ApiException:
     exc = ApiException(status=status, reason="Reason")

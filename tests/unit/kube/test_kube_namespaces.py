@@ -12,8 +12,6 @@ from obsctl.errors import WaitTimeout
 from obsctl.tools import kube as k
 from tests.fakekube import FakeKube
 
-pytest_plugins = ["tests.fakekube.fixtures"]  # fake, kubeconfig, cluster_env, target, fake_helm
-
 
 @pytest.fixture
 def kube(fake: FakeKube, kubeconfig: Path) -> k.Kube:

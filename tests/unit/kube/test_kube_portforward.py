@@ -17,8 +17,6 @@ from obsctl.targets.kubernetes import KubernetesTarget
 from obsctl.tools import kube as k
 from tests.fakekube import FakeKube, pod
 
-pytest_plugins = ["tests.fakekube.fixtures"]  # fake, kubeconfig, cluster_env, target, fake_helm
-
 
 class _Pod(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802

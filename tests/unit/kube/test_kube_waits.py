@@ -15,8 +15,6 @@ from obsctl.errors import WaitTimeout
 from obsctl.tools import kube as k
 from tests.fakekube import FakeKube, crd, workload
 
-pytest_plugins = ["tests.fakekube.fixtures"]  # fake, kubeconfig, cluster_env, target, fake_helm
-
 SM = "servicemonitors.monitoring.coreos.com"
 PR = "prometheusrules.monitoring.coreos.com"
 
