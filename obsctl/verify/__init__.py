@@ -84,12 +84,13 @@ def run_checks(
 
 def eventually(probe: Callable[[], str], timeout: float, interval: float = 0.25) -> str:
     """Retry `probe` until it passes or `timeout` seconds pass; then fail with its last word.
-    For conditions that converge (a first scrape, an alert going pending), never for masking."""
+    For conditions that converge (a first scrape, an alert going pending), never for masking:
+    only CheckFailed is retried; a component that does not answer fails at once."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             return probe()
-        except (CheckFailed, ObsctlError) as exc:
+        except CheckFailed as exc:
             if time.monotonic() >= deadline:
                 raise CheckFailed(f"{exc} (still so after {timeout:.0f}s)") from None
         time.sleep(interval)
