@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import secrets as _secrets
 import select
 import socket
@@ -154,6 +155,12 @@ def kubeconfig_contexts(kubeconfig: Path | None) -> tuple[list[str], str | None]
     from kubernetes import config
 
     path = str(kubeconfig) if kubeconfig else None
+    files = [Path(p).expanduser() for p in (path or os.environ.get("KUBECONFIG") or "~/.kube/config").split(":")]
+    if not any(f.is_file() for f in files):
+        raise PreflightError(
+            f"no kubeconfig at {':'.join(str(f) for f in files)}",
+            "set kubernetes.kubeconfig in obsctl.yaml or KUBECONFIG, or create the cluster's context first",
+        )
     with _guarded(f"read kubeconfig {kubeconfig or '(default)'}"):
         contexts, current = config.list_kube_config_contexts(config_file=path)
     return [c["name"] for c in contexts], (current or {}).get("name")

@@ -54,3 +54,12 @@ def test_the_eks_seam_uses_its_own_kubeconfig_and_context(fake: FakeKube, tmp_pa
     own = fake.kubeconfig(tmp_path / "eks-kubeconfig", current="fake-b")
     t = KubernetesTarget(env, kubeconfig=own, context="fake-b")
     assert t.guard().startswith("current context fake-b")
+
+
+def test_missing_kubeconfig_names_the_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(PreflightError, match=f"no kubeconfig at {tmp_path}/.kube/config"):
+        k.guard_context(None, "fake-a", "lab")
+    with pytest.raises(PreflightError, match="no kubeconfig at /nowhere/config"):
+        k.guard_context(Path("/nowhere/config"), "fake-a", "lab")
