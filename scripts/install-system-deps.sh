@@ -7,6 +7,9 @@ want=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || want+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || want+=(prometheus-alertmanager)
 for extra in "$@"; do command -v "$extra" >/dev/null || want+=("$extra"); done
+# terraform is not in Debian's archive; the machines this project runs on ship it. Say so loudly
+# when it is missing: the Terraform driver tests would be skipped (with that reason) without it.
+command -v terraform >/dev/null || echo "warning: terraform is not on PATH -- install it from HashiCorp (developer.hashicorp.com/terraform/install); the terraform tests will be skipped" >&2
 ((${#want[@]})) || exit 0
 if ! command -v apt-get >/dev/null; then
   echo "missing: ${want[*]} -- install them with your package manager (see obsctl doctor)" >&2
