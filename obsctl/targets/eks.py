@@ -486,8 +486,6 @@ class EksTarget:
             k8s = self.kubernetes_target()
             stages: list[Stage] = k8s.up_stages() if verb == "up" else k8s.down_stages(purge)
             return stages
-        except ImportError:
-            return [Stage("kubernetes layer", _unavailable)]
         except ObsctlError:
             return [Stage("kubernetes layer", lambda: self._deferred(verb, purge))]
 
@@ -665,10 +663,3 @@ class EksTarget:
         if not self.kubeconfig.is_file():
             self.write_kubeconfig()
         return self.kubernetes_target().port_forward(*args, **kwargs)
-
-
-def _unavailable() -> str:
-    raise ToolError(
-        "the Kubernetes layer (obsctl.targets.kubernetes) is not available in this obsctl",
-        "install a complete obsctl; the AWS layer is up and `obsctl down` removes it",
-    )
