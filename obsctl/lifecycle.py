@@ -147,7 +147,7 @@ def rebuild_test(
     """down (purging data), up, verify: each phase timed; then prove nothing of the old run survived."""
     target = get_target(env)
     report = RebuildReport()
-    before = _fingerprint(env, target)
+    before = target.fingerprint()
     t0 = time.time()
 
     def phase(name: str, fn: Callable[[], str]) -> None:
@@ -159,8 +159,13 @@ def rebuild_test(
             raise
         report.phases.append((name, time.monotonic() - started, True, detail))
 
+    def survivors(phase_name: str) -> str:
+        found = target.survivors(before, t0, phase_name)
+        report.survivors.extend(found)
+        return "; ".join(found) if found else "nothing of the previous run left"
+
     phase("down", lambda: f"{len(down(env, observer, purge=True, target=target))} stages")
-    phase("survivors after down", lambda: _survivors_after_down(env, target, before, report))
+    phase("survivors after down", lambda: survivors("down"))
     phase("up", lambda: f"{len(up(env, observer, target=target))} stages")
 
     def run_verify() -> str:
@@ -171,40 +176,7 @@ def rebuild_test(
         return f"{len(report.results)} checks, none failed"
 
     phase("verify", run_verify)
-    phase("fresh state", lambda: _fresh(env, target, before, t0, report))
+    phase("fresh state after up", lambda: survivors("up"))
     if report.survivors:
         report.phases.append(("nothing survived", 0.0, False, "; ".join(report.survivors)))
     return report
-
-
-def _fingerprint(env: Environment, target: Target) -> dict[str, object]:
-    if env.target == "local":
-        return {"pids": target.running_pids()}  # type: ignore[attr-defined]
-    return {}
-
-
-def _survivors_after_down(env: Environment, target: Target, before: dict[str, object], report: RebuildReport) -> str:
-    if env.target != "local":
-        return "checked by the target's down stages"
-    left = target.running_pids()  # type: ignore[attr-defined]
-    if left:
-        report.survivors.append(f"processes alive after down: {sorted(left)}")
-    data = target.data_dir  # type: ignore[attr-defined]
-    if data.exists():
-        report.survivors.append(f"data left after purge: {data}")
-    return (
-        f"{len(before.get('pids', ()))} old processes gone, data purged" if not report.survivors else "survivors found"
-    )
-
-
-def _fresh(env: Environment, target: Target, before: dict[str, object], t0: float, report: RebuildReport) -> str:
-    """The new platform shares nothing with the old: new processes, and no samples older than the rebuild."""
-    if env.target != "local":
-        return "n/a"
-    reused = set(before.get("pids", set())) & target.running_pids()  # type: ignore[attr-defined, arg-type]
-    if reused:
-        report.survivors.append(f"processes from the previous run still serve: {sorted(reused)}")
-    old = target.prometheus.query(f"count(up) and on() (timestamp(up) < {t0})", at=t0 - 1)  # type: ignore[attr-defined]
-    if old:
-        report.survivors.append("Prometheus still holds samples from before the rebuild (TSDB not purged)")
-    return "all processes new, TSDB holds nothing older than the rebuild"

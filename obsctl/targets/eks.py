@@ -659,6 +659,15 @@ class EksTarget:
                 pass
         return out
 
+    def fingerprint(self) -> dict[str, Any]:
+        return {}
+
+    def survivors(self, before: dict[str, Any], since: float, phase: str) -> list[str]:
+        """The Kubernetes layer's check; leftovers in AWS are already a failing stage of down."""
+        if phase == "down":
+            return []  # the cluster itself is gone; `leftover scan` proved nothing tagged survived
+        return self.kubernetes_target().survivors(before, since, phase)
+
     def port_forward(self, *args: Any, **kwargs: Any) -> Any:
         if not self.kubeconfig.is_file():
             self.write_kubeconfig()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -326,6 +327,23 @@ class KubernetesTarget:
             shutil.rmtree(self.rendered)
             return f"removed {self.rendered}"
         return "nothing to remove"
+
+    # -- rebuild-test: what must not survive ------------------------------------------------------
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {}
+
+    def survivors(self, before: dict[str, Any], since: float, phase: str) -> list[str]:
+        """After down: our namespaces are gone. After up: they are new (created after `since`),
+        so nothing of the previous run's objects can have been reused."""
+        out = []
+        for ns in (self.mon_ns, self.app_ns):
+            created = self.kube.namespace_created(ns)
+            if phase == "down" and created is not None:
+                out.append(f"namespace {ns} still exists after down")
+            if phase == "up" and created is not None and created < since - 1:
+                out.append(f"namespace {ns} predates the rebuild (created {time.ctime(created)})")
+        return out
 
     # -- status, endpoints, port-forward ------------------------------------------------------------
 

@@ -470,3 +470,25 @@ class LocalTarget:
 
     def running_pids(self) -> set[int]:
         return {pid for pid, _ in procs.marked(self.state)}
+
+    # -- rebuild-test: what must not survive ------------------------------------------------------
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"pids": self.running_pids()}
+
+    def survivors(self, before: dict[str, Any], since: float, phase: str) -> list[str]:
+        """After down (with purge): no process, no data. After up: every process is new and
+        Prometheus holds no sample older than the rebuild (its TSDB was really purged)."""
+        out = []
+        if phase == "down":
+            if self.running_pids():
+                out.append(f"processes alive after down: {sorted(self.running_pids())}")
+            if self.data_dir.exists():
+                out.append(f"data left after purge: {self.data_dir}")
+            return out
+        reused = set(before.get("pids", set())) & self.running_pids()
+        if reused:
+            out.append(f"processes from the previous run still serve: {sorted(reused)}")
+        if self.prometheus.query("count(up)", at=since - 1):
+            out.append("Prometheus still holds samples from before the rebuild (TSDB not purged)")
+        return out

@@ -372,6 +372,15 @@ class Kube:
             return None
         return (ns.status.phase if ns.status else None) or "Active"
 
+    def namespace_created(self, name: str) -> float | None:
+        """The namespace's creationTimestamp as a Unix time, or None when it does not exist."""
+        try:
+            ns = self._call(f"read namespace {name}", self.core.read_namespace, name)
+        except NotFound:
+            return None
+        created = ns.metadata.creation_timestamp
+        return created.timestamp() if created else None
+
     def ensure_namespace(self, name: str, timeout: float) -> str:
         """Create the namespace unless it exists; one still Terminating from a previous run is
         waited for (it cannot be reused), not fought."""

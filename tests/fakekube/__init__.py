@@ -223,7 +223,7 @@ class FakeKube:
             key = (resource, namespace if resource not in CLUSTER_SCOPED else "", meta["name"])
             existed = key in self.objects
             meta.setdefault("uid", hashlib.sha1(repr(key).encode()).hexdigest()[:12])
-            meta.setdefault("creationTimestamp", "2025-01-01T00:00:00Z")
+            meta.setdefault("creationTimestamp", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
             if resource == "namespaces":
                 obj.setdefault("spec", {"finalizers": ["kubernetes"]})
                 obj.setdefault("status", {"phase": "Active"})

@@ -147,6 +147,24 @@ def test_down_runs_in_reverse_and_leaves_nothing(
     assert "  ok: obsctl-app: namespace observability is gone" in platform.timeline
 
 
+def test_rebuild_survivors_are_namespaces_that_outlive_down_or_predate_up(
+    fake: FakeKube, target: KubernetesTarget, platform: RecordingHelm
+) -> None:
+    import time
+
+    rebuild_started = time.time()
+    lifecycle.up(target.env, Observer(platform.timeline), target=target)  # type: ignore[arg-type]
+    assert target.survivors({}, rebuild_started, "up") == []  # created by this up
+    old = target.survivors({}, time.time() + 3600, "up")  # a rebuild that "started" in the future
+    assert old and all("predates the rebuild" in s for s in old)
+    assert target.survivors({}, time.time(), "down") == [
+        "namespace monitoring still exists after down",
+        "namespace observability still exists after down",
+    ]
+    lifecycle.down(target.env, Observer(platform.timeline), target=target)  # type: ignore[arg-type]
+    assert target.survivors({}, time.time(), "down") == []
+
+
 def test_down_with_a_stuck_namespace(
     fake: FakeKube,
     target: KubernetesTarget,
