@@ -212,14 +212,11 @@ class Aws:
     def describe_cluster(self, name: str) -> dict[str, Any] | None:
         """The cluster, or None when it does not exist."""
         eks = self.client("eks")
-        try:
-            return eks.describe_cluster(name=name)["cluster"]  # type: ignore[no-any-return]
-        except bx.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return None
-            raise _translate(exc, f"describing EKS cluster {name}") from None
-        except bx.BotoCoreError as exc:
-            raise _translate(exc, f"describing EKS cluster {name}") from None
+        return _or_none(
+            lambda: eks.describe_cluster(name=name)["cluster"],
+            "ResourceNotFoundException",
+            f"describing EKS cluster {name}",
+        )
 
     def nodegroups(self, cluster: str) -> list[dict[str, Any]]:
         eks = self.client("eks")
@@ -228,15 +225,13 @@ class Aws:
             return [eks.describe_nodegroup(clusterName=cluster, nodegroupName=n)["nodegroup"] for n in names]
 
     def ecr_repository(self, name: str) -> dict[str, Any] | None:
+        """The repository, or None when it does not exist."""
         ecr = self.client("ecr")
-        try:
-            return ecr.describe_repositories(repositoryNames=[name])["repositories"][0]  # type: ignore[no-any-return]
-        except bx.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "RepositoryNotFoundException":
-                return None
-            raise _translate(exc, f"describing ECR repository {name}") from None
-        except bx.BotoCoreError as exc:
-            raise _translate(exc, f"describing ECR repository {name}") from None
+        return _or_none(
+            lambda: ecr.describe_repositories(repositoryNames=[name])["repositories"][0],
+            "RepositoryNotFoundException",
+            f"describing ECR repository {name}",
+        )
 
     def eks_token(self, cluster: str, now: dt.datetime | None = None) -> tuple[str, dt.datetime]:
         """A bearer token for the cluster, made the way `aws eks get-token` makes it: a presigned
@@ -420,3 +415,15 @@ def exec_credential(token: str, expiry: dt.datetime) -> dict[str, Any]:
         "spec": {},
         "status": {"expirationTimestamp": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"), "token": token},
     }
+
+
+def _or_none(describe: Any, not_found: str, doing: str) -> Any:
+    """`describe()`, or None when AWS answers `not_found`; any other failure is translated."""
+    try:
+        return describe()
+    except bx.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == not_found:
+            return None
+        raise _translate(exc, doing) from None
+    except bx.BotoCoreError as exc:
+        raise _translate(exc, doing) from None

@@ -79,9 +79,10 @@ def client(url: str, service: str) -> Any:
     return boto3.client(service, region_name=REGION, endpoint_url=url)
 
 
-def eks_target(tmp_path: Path, url: str, **aws: Any) -> EksTarget:
+def write_eks_config(tmp_path: Path, **aws: Any) -> Path:
     extra = "".join(f", {k}: {json.dumps(v)}" for k, v in aws.items())
-    (tmp_path / "obsctl.yaml").write_text(
+    path = tmp_path / "obsctl.yaml"
+    path.write_text(
         textwrap.dedent(f"""
         default_environment: dev
         environments:
@@ -90,6 +91,11 @@ def eks_target(tmp_path: Path, url: str, **aws: Any) -> EksTarget:
             aws: {{region: {REGION}, cluster_name: {CLUSTER}{extra}}}
         """)
     )
+    return path
+
+
+def eks_target(tmp_path: Path, url: str, **aws: Any) -> EksTarget:
+    write_eks_config(tmp_path, **aws)
     return EksTarget(c.load(str(tmp_path / "obsctl.yaml")), endpoint_url=url, scan_settle=0)
 
 
@@ -329,15 +335,7 @@ def test_scan_finds_planted_leftovers(fake_aws: str, tmp_path: Path) -> None:
 
 
 def test_up_without_credentials_fails_fast_through_the_cli(tmp_path: Path) -> None:
-    (tmp_path / "obsctl.yaml").write_text(
-        textwrap.dedent(f"""
-        default_environment: dev
-        environments:
-          dev:
-            target: eks
-            aws: {{region: {REGION}, cluster_name: {CLUSTER}}}
-        """)
-    )
+    write_eks_config(tmp_path)
     home = tmp_path / "home"
     home.mkdir()
     recorder = tmp_path / "bin"
