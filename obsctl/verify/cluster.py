@@ -9,7 +9,6 @@ first scrape, an alert going firing) retry with `eventually`, never past a deadl
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from obsctl import render as r
@@ -18,6 +17,7 @@ from obsctl.errors import ObsctlError
 from obsctl.targets.kubernetes import GRAFANA_USER, KubernetesTarget
 from obsctl.tools.http import HttpApi
 from obsctl.verify import Check, CheckFailed, CheckSkipped, content, eventually
+from obsctl.verify.drill import Steps, wait_for
 
 # system scrape jobs of kube-prometheus-stack that must be healthy (a managed control plane
 # hides the others, so only these are required everywhere)
@@ -179,7 +179,8 @@ def drill_pod_down(t: KubernetesTarget, timeout: float | None = None) -> list[Ch
     budget = timeout or (
         _alert_for(t, alert) + 3 * duration_seconds(s.interval) + 3 * duration_seconds(s.evaluation_interval) + 60
     )
-    log: dict[str, str] = {}
+    steps = Steps(alert)
+    scaled: list[bool] = []
 
     def prom_alerts(state: str | None = None) -> list[dict[str, Any]]:
         return [
@@ -189,34 +190,11 @@ def drill_pod_down(t: KubernetesTarget, timeout: float | None = None) -> list[Ch
         ]
 
     def wait(what: str, probe: Any) -> float:
-        started = time.monotonic()
-        deadline = started + budget
-        last = "nothing yet"
-        while True:
-            try:
-                if probe():
-                    return time.monotonic() - started
-            except ObsctlError as exc:
-                last = exc.message
-            if time.monotonic() > deadline:
-                raise CheckFailed(f"{what}: not seen within {budget:.0f}s (last error: {last})")
-            time.sleep(1.0)
-
-    def step(name: str, fn: Any, always: bool = False) -> Check:
-        def run() -> str:
-            if "failed" in log and not always:
-                raise CheckSkipped(f"an earlier step failed: {log['failed']}")
-            try:
-                return fn()
-            except (CheckFailed, ObsctlError) as exc:
-                log.setdefault("failed", name)
-                raise CheckFailed(str(exc)) from None
-
-        return Check(f"drill {alert}: {name}", run, "fire-drill")
+        return wait_for(what, probe, budget, interval=1.0)
 
     def scale_down() -> str:
         t.scale_app(0)
-        log["scaled"] = "1"
+        scaled.append(True)
         took = wait("app pods gone", lambda: not t.kube.pods(t.app_ns, t.app_selector))
         return f"scaled {t.app_ns}/{t.app_fullname} to 0; pods gone after {took:.1f}s"
 
@@ -229,7 +207,7 @@ def drill_pod_down(t: KubernetesTarget, timeout: float | None = None) -> list[Ch
         return f"active in Alertmanager after {took:.1f}s"
 
     def scale_up() -> str:
-        if "scaled" not in log:
+        if not scaled:
             raise CheckSkipped("the app was not scaled down")
         t.scale_app(t.spec.app.replicas)
         return t.kube.wait_rollouts(t.app_ns, t.wait_timeout)
@@ -239,9 +217,9 @@ def drill_pod_down(t: KubernetesTarget, timeout: float | None = None) -> list[Ch
         return f"resolved after {took:.1f}s"
 
     return [
-        step("scale the app to 0", scale_down),
-        step("firing", firing),
-        step("reaches Alertmanager", in_am),
-        step("scale the app back", scale_up, always=True),
-        step("resolves", resolved),
+        steps.step("scale the app to 0", scale_down),
+        steps.step("firing", firing),
+        steps.step("reaches Alertmanager", in_am),
+        steps.step("scale the app back", scale_up, always=True),
+        steps.step("resolves", resolved),
     ]

@@ -14,6 +14,7 @@ from obsctl import render as r
 from obsctl.targets.local import LocalTarget
 from obsctl.tools.http import HttpApi
 from obsctl.verify import Check, CheckFailed, CheckSkipped, content, eventually
+from obsctl.verify.drill import Steps, wait_for
 
 SETTLE = 10.0  # seconds a converging check may wait
 
@@ -112,18 +113,6 @@ def _grafana(t: LocalTarget) -> str:
 # --- the fire drill ------------------------------------------------------------------------
 
 
-def _await(what: str, probe: Any, timeout: float) -> tuple[Any, float]:
-    started = time.monotonic()
-    deadline = started + timeout
-    while True:
-        value = probe()
-        if value:
-            return value, time.monotonic() - started
-        if time.monotonic() > deadline:
-            raise CheckFailed(f"{what}: not seen within {timeout:.0f}s")
-        time.sleep(0.2)
-
-
 def _prom_state(t: LocalTarget, alert: str, state: str) -> Any:
     return lambda: [a for a in t.prometheus.alerts() if a["labels"]["alertname"] == alert and a["state"] == state]
 
@@ -146,37 +135,28 @@ def _journey(
     """pending -> firing -> in Alertmanager -> notified -> recover -> resolved -> resolved notification.
     The steps share state, so they run in order; each is reported as its own check."""
     since = time.time()
-    log: dict[str, str] = {}
+    steps = Steps(alert)
 
-    def step(name: str, fn: Any) -> Check:
-        def run() -> str:
-            if "failed" in log:
-                raise CheckSkipped(f"an earlier step failed: {log['failed']}")
-            try:
-                return fn()
-            except CheckFailed as exc:
-                log["failed"] = name
-                raise CheckFailed(str(exc)) from None
-
-        return Check(f"drill {alert}: {name}", run, "fire-drill")
+    def wait(what: str, probe: Any) -> float:
+        return wait_for(what, probe, timeout, interval=0.2)
 
     def pending() -> str:
         provoke()
-        _, s = _await("alert pending in Prometheus", _prom_state(t, alert, "pending"), timeout)
+        s = wait("alert pending in Prometheus", _prom_state(t, alert, "pending"))
         return f"pending after {s:.1f}s"
 
     def firing() -> str:
-        _, s = _await("alert firing in Prometheus", _prom_state(t, alert, "firing"), timeout)
+        s = wait("alert firing in Prometheus", _prom_state(t, alert, "firing"))
         if settle:
             settle()
         return f"firing after {s:.1f}s more"
 
     def in_am() -> str:
-        found, s = _await("alert active in Alertmanager", lambda: t.alertmanager.alerts(alert), timeout)
-        return f"{len(found)} active in Alertmanager after {s:.1f}s"
+        s = wait("alert active in Alertmanager", lambda: t.alertmanager.alerts(alert))
+        return f"active in Alertmanager after {s:.1f}s"
 
     def notified() -> str:
-        found, s = _await("firing notification at the sink", _notified(t, alert, "firing", since), timeout)
+        s = wait("firing notification at the sink", _notified(t, alert, "firing", since))
         return f"webhook sink got a firing notification after {s:.1f}s"
 
     def resolved() -> str:
@@ -186,23 +166,23 @@ def _journey(
             return not [a for a in t.prometheus.alerts() if a["labels"]["alertname"] == alert]
 
         try:
-            _, s = _await("alert gone from Prometheus", gone, timeout)
+            s = wait("alert gone from Prometheus", gone)
         finally:
             if done:
                 done()
         return f"resolved in Prometheus after {s:.1f}s"
 
     def resolved_note() -> str:
-        found, s = _await("resolved notification at the sink", _notified(t, alert, "resolved", since), timeout)
+        s = wait("resolved notification at the sink", _notified(t, alert, "resolved", since))
         return f"webhook sink got a resolved notification after {s:.1f}s"
 
     return [
-        step("pending", pending),
-        step("firing", firing),
-        step("reaches Alertmanager", in_am),
-        step("notifies the sink", notified),
-        step("resolves", resolved),
-        step("sends resolved", resolved_note),
+        steps.step("pending", pending),
+        steps.step("firing", firing),
+        steps.step("reaches Alertmanager", in_am),
+        steps.step("notifies the sink", notified),
+        steps.step("resolves", resolved),
+        steps.step("sends resolved", resolved_note),
     ]
 
 
