@@ -133,7 +133,8 @@ def _journey(
     t: LocalTarget, alert: str, provoke: Any, recover: Any, timeout: float, settle: Any = None, done: Any = None
 ) -> list[Check]:
     """pending -> firing -> in Alertmanager -> notified -> recover -> resolved -> resolved notification.
-    The steps share state, so they run in order; each is reported as its own check."""
+    The steps share state, so they run in order; each is reported as its own check. Recovery
+    runs even after a failed step, so a failed drill never leaves the app stopped or flooded."""
     since = time.time()
     steps = Steps(alert)
 
@@ -160,6 +161,8 @@ def _journey(
         return f"webhook sink got a firing notification after {s:.1f}s"
 
     def resolved() -> str:
+        if settle:
+            settle()  # idempotent; stops the provocation even when `firing` never got to
         recover()
 
         def gone() -> bool:
@@ -181,7 +184,7 @@ def _journey(
         steps.step("firing", firing),
         steps.step("reaches Alertmanager", in_am),
         steps.step("notifies the sink", notified),
-        steps.step("resolves", resolved),
+        steps.step("resolves", resolved, always=True),  # always puts the platform back
         steps.step("sends resolved", resolved_note),
     ]
 

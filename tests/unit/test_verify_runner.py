@@ -106,3 +106,23 @@ def test_dashboard_queries_are_made_concrete() -> None:
     assert [(t, ref) for t, ref, _ in queries] == [("A", "A"), ("B", "B")]
     assert dash.concrete(queries[0][2], "20s") == "rate(x[20s])"
     assert dash.concrete(queries[1][2], "20s") == "sum(y[20s])"
+
+
+def test_a_failed_drill_still_restores_the_platform() -> None:
+    """Steps after a failure are skipped, except the `always` step that puts things back."""
+    from obsctl.verify.drill import Steps
+
+    restored = []
+    steps = Steps("FastAPIPodDown")
+
+    def broken() -> str:
+        raise ToolError("prometheus is not answering")
+
+    checks = [
+        steps.step("pending", broken),
+        steps.step("firing", lambda: "never"),
+        steps.step("resolves", lambda: restored.append(1) or "restored", always=True),
+        steps.step("sends resolved", lambda: "never"),
+    ]
+    assert [r.status for r in run_checks(checks, concurrent=False)] == ["fail", "skip", "pass", "skip"]
+    assert restored == [1]
