@@ -15,7 +15,7 @@ from typing import Any
 from obsctl import render as r
 from obsctl.tools.http import HttpApi
 from obsctl.tools.prometheus import parse_exposition
-from obsctl.verify import CheckFailed, eventually
+from obsctl.verify import Check, CheckFailed, eventually
 from obsctl.verify import dashboards as dash
 
 EXPECTED_METRICS = (
@@ -95,3 +95,17 @@ def dashboard_returns_data(
         return eventually(probe, settle, interval)
 
     return run
+
+
+def dashboard_checks(
+    root: Path, query: Callable[[str], list[Any]], window: str, settle: float, interval: float = 0.25
+) -> list[Check]:
+    """One check per dashboard of dashboards/: every panel query returns data."""
+    return [
+        Check(
+            f"dashboard {stem}: every panel returns data",
+            dashboard_returns_data(query, text, window, settle, interval),
+            "dashboards",
+        )
+        for stem, text in r.load_dashboards(root).items()
+    ]

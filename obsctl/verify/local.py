@@ -29,10 +29,7 @@ def checks(t: LocalTarget) -> list[Check]:
         Check("alert routing reaches the webhook sink", lambda: _routing(t), "alertmanager"),
         Check("grafana datasource and dashboards", lambda: _grafana(t), "grafana"),
     ]
-    for stem, text in r.load_dashboards(t.env.root).items():
-        run = content.dashboard_returns_data(t.prometheus.query, text, t.rate_window(), SETTLE)
-        out.append(Check(f"dashboard {stem}: every panel returns data", run, "dashboards"))
-    return out
+    return out + content.dashboard_checks(t.env.root, t.prometheus.query, t.rate_window(), SETTLE)
 
 
 def _processes(t: LocalTarget) -> str:
