@@ -6,7 +6,6 @@ below, which the CLI backs with rich and tests back with a list.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -43,7 +42,3 @@ Reporter = Callable[[str], None]
 
 def silent(_: str) -> None:
     """A Reporter that drops everything (library use, tests)."""
-
-
-def stderr_reporter(line: str) -> None:
-    sys.stderr.write(line + "\n")
