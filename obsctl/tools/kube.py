@@ -799,14 +799,27 @@ class Kube:
 
     def port_forward(self, namespace: str, pod: str, remote_port: int, local_port: int = 0) -> PortForward:
         """Listen on 127.0.0.1:local_port (0 = any free port) and pipe every connection to the
-        pod's port through the API server (kubernetes.stream.portforward, a websocket)."""
+        pod's port through the API server (kubernetes.stream.portforward, a websocket).
+
+        kubernetes.stream swaps `request` on the ApiClient it is handed for the whole handshake,
+        so each handshake gets a client of its own (same configuration, same credentials):
+        calls other threads make on `self.api_client` meanwhile stay plain HTTP.
+        """
+        from kubernetes import client
         from kubernetes.stream import portforward
 
         def connect() -> socket.socket:
             with _guarded(f"port-forward to pod {namespace}/{pod}:{remote_port}", self.server):
-                pf = portforward(
-                    self.core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(remote_port)
-                )
+                own = client.ApiClient(self.api_client.configuration)
+                try:
+                    pf = portforward(
+                        client.CoreV1Api(own).connect_get_namespaced_pod_portforward,
+                        pod,
+                        namespace,
+                        ports=str(remote_port),
+                    )
+                finally:
+                    own.close()
                 return pf.socket(remote_port)  # type: ignore[no-any-return]
 
         return PortForward(connect, local_port)

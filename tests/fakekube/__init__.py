@@ -163,6 +163,10 @@ class FakeKube:
         self.namespace_delete_delay = 0.0  # seconds a namespace stays Terminating even when empty
         self.watch_silence = False  # watches send nothing (a server that stops talking)
         self.stale_lists = 0  # the next N lists report resourceVersion 1 (history since compacted)
+        # when set, a port-forward handshake is held open until it is (a slow API server), and
+        # `portforward_started` tells the test that a handshake is in flight
+        self.portforward_gate: threading.Event | None = None
+        self.portforward_started = threading.Event()
         self._stop = threading.Event()
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         server.daemon_threads = True
@@ -535,6 +539,9 @@ def _handler(fake: FakeKube) -> type[BaseHTTPRequestHandler]:
             if not backend or not key:
                 return self._status(400, "BadRequest", "no backend or not a websocket upgrade")
             port = int(q.get("ports", "0"))
+            fake.portforward_started.set()
+            if fake.portforward_gate is not None:
+                fake.portforward_gate.wait(10)
             accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
             self.send_response(101, "Switching Protocols")
             self.send_header("Upgrade", "websocket")

@@ -69,6 +69,34 @@ def test_port_forward_pipes_http_through_the_websocket(fake: FakeKube, kubeconfi
     assert any(p.startswith("/api/v1/namespaces/ns/pods/p/portforward?ports=8080") for _, p in fake.requests)
 
 
+def test_other_calls_work_while_a_port_forward_handshake_is_in_flight(
+    fake: FakeKube, kubeconfig: Path, backend
+) -> None:
+    """kubernetes.stream.portforward swaps `request` on the ApiClient it is given for the whole
+    handshake; verify runs checks in threads, so a proxy GET on the same client at that moment
+    went through the websocket code ("Missing required parameter `ports`"). Hold a handshake
+    open and make the other call inside that window."""
+    fake.put("namespaces", {"metadata": {"name": "ns"}})
+    fake.put("pods", pod("p", {"a": "b"}), "ns")
+    fake.backends[("ns", "p")] = backend
+    fake.proxies[("ns", "svc")] = lambda path, q: (200, "text/plain", b"proxied " + path.encode())
+    fake.portforward_gate = threading.Event()
+    kube = k.Kube(kubeconfig, "fake-a")
+    with kube.port_forward("ns", "p", 8080) as fwd:
+        answer: list[str] = []
+        client = threading.Thread(target=lambda: answer.append(httpx.get(f"{fwd.url}/x", timeout=10).text))
+        client.start()
+        try:
+            assert fake.portforward_started.wait(5), "the handshake never reached the API server"
+            assert kube.proxy_get("ns", "svc", 80, "metrics") == "proxied /metrics"
+            assert kube.namespace_phase("ns") is not None
+        finally:
+            fake.portforward_gate.set()
+            client.join(10)
+        assert answer == ["pod says /x"]
+        assert fwd.errors == []
+
+
 def test_listener_binds_loopback_only_and_reports_a_busy_port() -> None:
     fwd = k.PortForward(lambda: socket.create_connection(("127.0.0.1", 9)), 0)
     try:
