@@ -78,6 +78,15 @@ class ImageSettings(_Model):
         pattern=r"^sha256:[a-f0-9]{64}$",
         description="Image digest; when set the Pods run repository@digest (what checkov's CKV_K8S_43 asks for).",
     )
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+        None,
+        description=(
+            "imagePullPolicy of the app's Pods. Default: `IfNotPresent` when a digest is set (the bytes cannot"
+            " change) or the cluster is a laptop cluster (`kubernetes.distribution` kind or k3d, where"
+            " `kind load` / `k3d image import` put the image on the nodes and there is no registry to pull"
+            " from), else `Always`."
+        ),
+    )
 
 
 class AppSettings(_Model):
@@ -211,6 +220,22 @@ class LocalSettings(_Model):
     ready_timeout: Duration = Field("30s", description="How long `up` waits for every process to be ready.")
 
 
+# Control-plane components kube-prometheus-stack scrapes (its kubeControllerManager,
+# kubeScheduler, kubeEtcd and kubeProxy values), by cluster distribution. On kubeadm-style
+# clusters (kind, kubeadm) they bind their metrics to 127.0.0.1, on k3s/k3d they are embedded in
+# the server, and a managed control plane (EKS, GKE, AKS) hides them: scraping them there only
+# yields permanently firing *Down alerts. `generic` keeps the chart's defaults (all scraped).
+CONTROL_PLANE_COMPONENTS = ("controller_manager", "scheduler", "etcd", "kube_proxy")
+CONTROL_PLANE_SCRAPED: dict[str, tuple[str, ...]] = {
+    "generic": CONTROL_PLANE_COMPONENTS,
+    "kind": (),
+    "kubeadm": (),
+    "k3d": (),
+    "managed": (),
+}
+LAPTOP_DISTRIBUTIONS = ("kind", "k3d")
+
+
 class KubernetesSettings(_Model):
     """The Kubernetes layer: where and how the charts are installed."""
 
@@ -218,6 +243,14 @@ class KubernetesSettings(_Model):
         None, description="kube context obsctl must find current (required for target kubernetes)."
     )
     kubeconfig: str | None = Field(None, description="kubeconfig path; default $KUBECONFIG or ~/.kube/config.")
+    distribution: Literal["generic", "kind", "k3d", "kubeadm", "managed"] = Field(
+        "generic",
+        description=(
+            "What kind of cluster this is: decides which control-plane components are scraped (`kind`, `k3d`,"
+            " `kubeadm`, `managed`: none, they are unreachable there; `generic`: all, the chart's default) and"
+            " the app's default image pull policy (`kind`, `k3d`: IfNotPresent). eks environments are `managed`."
+        ),
+    )
     monitoring_namespace: Name = Field("monitoring", description="Namespace of kube-prometheus-stack.")
     app_namespace: Name = Field("observability", description="Namespace of the app.")
     kps_release: Name = Field("kube-prometheus-stack", description="Release name of kube-prometheus-stack.")
@@ -230,6 +263,13 @@ class KubernetesSettings(_Model):
     app_release: Name = Field("obsctl-app", description="Release name of the app chart.")
     grafana_admin_secret: Name = Field(
         "obsctl-grafana-admin", description="Secret obsctl creates with the generated Grafana admin password."
+    )
+    alertmanager_secret: Name = Field(
+        "obsctl-alertmanager-receivers",
+        description=(
+            "Secret obsctl creates in the monitoring namespace with the receivers' secrets (read from the"
+            " environment at `up`); Alertmanager reads them as files (`*_file`), so no secret is ever in Helm values."
+        ),
     )
     prometheus_retention: Duration = Field("15d", description="Prometheus TSDB retention.")
     prometheus_storage: str = Field("20Gi", description="Prometheus volume size ('' for emptyDir).")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from obsctl.config import Environment
-from obsctl.errors import ObsctlError
+from obsctl.errors import ObsctlError, StageFailed
 from obsctl.targets import get_target
 from obsctl.targets.base import Stage, Target
 from obsctl.verify import Check, Result, run_checks
@@ -46,24 +46,49 @@ class Journal:
 
 
 def run_stages(env: Environment, verb: str, stages: list[Stage], observer: Observer) -> list[StageResult]:
-    """Run stages in order; the first failure stops the run and is re-raised after journaling."""
+    """Run stages in order; the first failure stops the run and is re-raised after journaling.
+
+    Before any stage that changes things has started, a failure is re-raised as it is (a
+    refusal exits 2: nothing was changed). From then on it becomes `StageFailed` (exit 1),
+    whose hint says where the run stopped, what ran before, and how to converge."""
     journal = Journal(env.state_dir / "journal.jsonl")
     results = []
+    changing: list[str] = []  # stages that ran (or started) and may have changed something
     for stage in stages:
         observer.stage_started(verb, stage.name)
         started = time.monotonic()
+        if stage.changes:
+            changing.append(stage.name)
         try:
             detail = stage.run()
         except ObsctlError as exc:
             seconds = time.monotonic() - started
             journal.write(verb=verb, stage=stage.name, ok=False, seconds=round(seconds, 3), detail=exc.message)
             observer.stage_done(verb, stage.name, seconds, exc.message, False)
-            raise
+            if not changing:
+                raise
+            raise StageFailed(
+                exc, _converge_hint(env, verb, stage.name, changing[:-1] if stage.changes else changing, exc)
+            ) from exc
         seconds = time.monotonic() - started
         journal.write(verb=verb, stage=stage.name, ok=True, seconds=round(seconds, 3), detail=detail)
         observer.stage_done(verb, stage.name, seconds, detail, True)
         results.append(StageResult(stage.name, seconds, detail, True))
     return results
+
+
+def _converge_hint(env: Environment, verb: str, failed: str, done: list[str], exc: ObsctlError) -> str:
+    """What state a failed `up` / `down` left, and the command that converges from it."""
+    ran = f"after {', '.join(done)}" if done else "in its first changing stage"
+    cmd = f"obsctl {verb} --env {env.name}"
+    if verb == "up":
+        state = (
+            f"up stopped at '{failed}' {ran}, so the platform is partly up; fix the cause, then `{cmd}` again"
+            f" converges (every stage is safe to repeat), or `obsctl down --env {env.name}` removes it"
+        )
+    else:
+        state = f"down stopped at '{failed}' {ran}, so the platform is partly torn down; `{cmd}` again finishes it"
+    return f"{exc.hint}; {state}" if exc.hint else state
 
 
 def _connect_progress(target: Target, observer: Observer, verb: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,18 @@ def digest(*texts: str) -> str:
     h = hashlib.sha256()
     for t in texts:
         h.update(t.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def tree_digest(folder: Path) -> str:
+    """A short, stable hash of every file under a folder (names and contents): a chart whose
+    templates changed has a new digest even when its version did not move."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(folder)).encode())
+        h.update(b"\0")
+        h.update(path.read_bytes())
         h.update(b"\0")
     return h.hexdigest()[:16]
 
@@ -149,22 +162,129 @@ def load_dashboards(root: Path) -> dict[str, str]:
 
 # --- alert routing -------------------------------------------------------------------------
 
+# Where kube-prometheus-stack's Alertmanager finds Secrets listed in alertmanagerSpec.secrets:
+# the operator mounts each one at /etc/alertmanager/secrets/<secret name>/<key>.
+CLUSTER_SECRETS_DIR = "/etc/alertmanager/secrets"
+# Alerts that exist to be silent (kube-prometheus-stack's defaultRules): Watchdog always fires
+# (a dead man's switch for a heartbeat receiver), InfoInhibitor only inhibits info alerts.
+NULL_ROUTED = ("Watchdog", "InfoInhibitor")
+# kube-prometheus-stack 88.5.3's own inhibit_rules (values.yaml alertmanager.config), kept
+# because obsctl replaces the chart's config: info alerts are context for a warning or
+# critical alert of the same namespace, never a notification of their own.
+CHART_INHIBIT_RULES: list[dict[str, Any]] = [
+    {
+        "source_matchers": ['severity="critical"'],
+        "target_matchers": ['severity=~"warning|info"'],
+        "equal": ["namespace", "alertname"],
+    },
+    {
+        "source_matchers": ['severity="warning"'],
+        "target_matchers": ['severity="info"'],
+        "equal": ["namespace", "alertname"],
+    },
+    {"source_matchers": ['alertname="InfoInhibitor"'], "target_matchers": ['severity="info"'], "equal": ["namespace"]},
+    {"target_matchers": ['alertname="InfoInhibitor"']},
+]
+# obsctl's own: they hold where there is no namespace label (the local target) too.
+OBSCTL_INHIBIT_RULES: list[dict[str, Any]] = [
+    # a critical alert makes the warning of the same alert and job noise
+    {
+        "source_matchers": ['severity="critical"'],
+        "target_matchers": ['severity="warning"'],
+        "equal": ["alertname", "job"],
+    },
+    # when no replica is up, per-replica down alerts and latency alerts say nothing new
+    {
+        "source_matchers": ['alertname="FastAPIPodDown"', 'scope="all"'],
+        "target_matchers": ['alertname="FastAPIPodDown"', 'scope="replica"'],
+        "equal": ["job"],
+    },
+    {
+        "source_matchers": ['alertname="FastAPIPodDown"', 'scope="all"'],
+        "target_matchers": ['alertname="FastAPIHighLatency"'],
+        "equal": ["job"],
+    },
+]
 
-def _secret(var: str, where: str) -> str:
-    value = os.environ.get(var)
-    if not value:
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A receiver secret: the environment variable it is read from at `up`, where the config
+    names it, and the key it is stored under (a file name, and a key of the cluster Secret)."""
+
+    env_var: str
+    where: str
+    key: str
+
+    def value(self) -> str:
+        value = os.environ.get(self.env_var)
+        if not value:
+            raise PreflightError(
+                f"environment variable {self.env_var} ({self.where}) is not set",
+                f"export {self.env_var}=... before `obsctl up`; secrets are read from the environment, never"
+                " obsctl.yaml (`obsctl render` works without them)",
+            )
+        return value
+
+    def placeholder(self) -> str:
+        """What a review render shows instead of the value (.invalid never resolves, RFC 2606)."""
+        return f"https://obsctl-secret.invalid/from-env/{self.env_var}"
+
+
+def receiver_secrets(alerting: AlertingSettings) -> list[SecretRef]:
+    """Every secret the receivers need, in config order."""
+    refs: list[SecretRef] = []
+    for i, rec in enumerate(alerting.receivers):
+        for j, hook in enumerate(rec.webhooks):
+            if hook.url_env:
+                where = f"alerting.receivers[{i}].webhooks[{j}].url_env"
+                refs.append(SecretRef(hook.url_env, where, f"{rec.name}.webhook-{j}.url"))
+        for j, slack in enumerate(rec.slack):
+            where = f"alerting.receivers[{i}].slack[{j}].api_url_env"
+            refs.append(SecretRef(slack.api_url_env, where, f"{rec.name}.slack-{j}.api-url"))
+    return refs
+
+
+def secret_values(refs: list[SecretRef]) -> dict[str, str]:
+    """key -> value for every ref; one PreflightError naming every variable that is not set."""
+    missing = [ref for ref in refs if not os.environ.get(ref.env_var)]
+    if missing:
+        names = ", ".join(dict.fromkeys(ref.env_var for ref in missing))
         raise PreflightError(
-            f"environment variable {var} ({where}) is not set",
-            f"export {var}=... before running obsctl; secrets are read from the environment, never obsctl.yaml",
+            f"environment variable(s) {names} ({', '.join(ref.where for ref in missing)}) not set",
+            f"export {names.replace(', ', '=... ')}=... before `obsctl up`; secrets are read from the environment,"
+            " never obsctl.yaml (`obsctl render` works without them)",
         )
-    return value
+    return {ref.key: ref.value() for ref in refs}
 
 
-def alertmanager_config(alerting: AlertingSettings, sink_url: str | None) -> dict[str, Any]:
-    """alertmanager.yml content from the config. With `sink_url`, every alert also reaches
-    obsctl's webhook sink (first route, `continue: true`), which is how drills observe it."""
+def alertmanager_config(
+    alerting: AlertingSettings,
+    sink_url: str | None,
+    secrets_dir: str | None = None,
+    resolve: bool = True,
+) -> dict[str, Any]:
+    """alertmanager.yml content from the config.
+
+    Secrets: with `secrets_dir` (clusters), receivers name files in that folder (`url_file`,
+    `api_url_file`) and no value is read; without it (local), values are read from the
+    environment when `resolve`, else replaced by placeholders (a review render).
+
+    Routing: Watchdog and InfoInhibitor go to the `null` receiver before anything else, so no
+    team receiver gets them; with `sink_url`, every other alert also reaches obsctl's webhook
+    sink (`continue: true`), which is how drills observe it."""
+    refs = {ref.where: ref for ref in receiver_secrets(alerting)}
+
+    def secret(where: str, field: str) -> dict[str, str]:
+        ref = refs[where]
+        if secrets_dir:
+            return {f"{field}_file": f"{secrets_dir}/{ref.key}"}
+        return {field: ref.value() if resolve else ref.placeholder()}
+
     receivers: list[dict[str, Any]] = [{"name": "null"}]
-    routes: list[dict[str, Any]] = []
+    routes: list[dict[str, Any]] = [
+        {"receiver": "null", "matchers": [f'alertname="{name}"'], "continue": False} for name in NULL_ROUTED
+    ]
     if sink_url:
         receivers.append({"name": SINK_RECEIVER, "webhook_configs": [{"url": sink_url, "send_resolved": True}]})
         routes.append({"receiver": SINK_RECEIVER, "matchers": [], "continue": True})
@@ -172,13 +292,13 @@ def alertmanager_config(alerting: AlertingSettings, sink_url: str | None) -> dic
         entry: dict[str, Any] = {"name": rec.name}
         hooks = []
         for j, hook in enumerate(rec.webhooks):
-            url = hook.url or _secret(hook.url_env or "", f"alerting.receivers[{i}].webhooks[{j}].url_env")
-            hooks.append({"url": url, "send_resolved": hook.send_resolved})
+            url = {"url": hook.url} if hook.url else secret(f"alerting.receivers[{i}].webhooks[{j}].url_env", "url")
+            hooks.append({**url, "send_resolved": hook.send_resolved})
         if hooks:
             entry["webhook_configs"] = hooks
         slack = [
             {
-                "api_url": _secret(s.api_url_env, f"alerting.receivers[{i}].slack[{j}].api_url_env"),
+                **secret(f"alerting.receivers[{i}].slack[{j}].api_url_env", "api_url"),
                 "channel": s.channel,
                 "send_resolved": s.send_resolved,
             }
@@ -202,19 +322,12 @@ def alertmanager_config(alerting: AlertingSettings, sink_url: str | None) -> dic
             "routes": routes,
         },
         "receivers": receivers,
-        # when every replica is gone, the per-replica FastAPIPodDown alerts are noise
-        "inhibit_rules": [
-            {
-                "source_matchers": ['alertname="FastAPIPodDown"', 'scope="all"'],
-                "target_matchers": ['alertname="FastAPIPodDown"', 'scope="replica"'],
-                "equal": ["job"],
-            }
-        ],
+        "inhibit_rules": [*CHART_INHIBIT_RULES, *OBSCTL_INHIBIT_RULES],
     }
 
 
 def has_secrets(alerting: AlertingSettings) -> bool:
-    return any(h.url_env for r in alerting.receivers for h in r.webhooks) or any(r.slack for r in alerting.receivers)
+    return bool(receiver_secrets(alerting))
 
 
 def alertmanager_yaml(config: dict[str, Any]) -> str:

@@ -13,10 +13,15 @@ from obsctl.config import Environment
 @dataclass(frozen=True)
 class Stage:
     """One named, timed step of `up` or `down`. `run` returns a short detail for the journal;
-    it must be safe to repeat: read the state first, act only on the difference."""
+    it must be safe to repeat: read the state first, act only on the difference.
+
+    `changes` is False for stages that only look (preflight, render, a chart fetched into the
+    local cache): a failure before the first changing stage exits 2, "nothing was changed";
+    a failure from the first changing stage on exits 1 with how to converge."""
 
     name: str
     run: Callable[[], str]
+    changes: bool = True
 
 
 @dataclass(frozen=True)

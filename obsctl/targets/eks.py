@@ -500,9 +500,9 @@ class EksTarget:
 
     def up_stages(self) -> list[Stage]:
         return [
-            Stage("aws preflight", self._preflight_stage),
-            Stage("terraform render", self._render_terraform_stage),
-            Stage("terraform init", self._init_stage),
+            Stage("aws preflight", self._preflight_stage, changes=False),
+            Stage("terraform render", self._render_terraform_stage, changes=False),
+            Stage("terraform init", self._init_stage, changes=False),
             Stage("terraform apply", self._apply_stage),
             Stage("terraform outputs", self._outputs_stage),
             Stage("eks cluster active", self._cluster_active_stage),
@@ -511,12 +511,12 @@ class EksTarget:
         ]
 
     def down_stages(self, purge: bool) -> list[Stage]:
-        k8s = [Stage(s.name, self._if_cluster(s.run)) for s in self._kubernetes_stages("down", purge)]
+        k8s = [Stage(s.name, self._if_cluster(s.run), s.changes) for s in self._kubernetes_stages("down", purge)]
         stages = [
-            Stage("aws credentials", self.check_credentials),
-            Stage("terraform render", self._render_terraform_stage),
-            Stage("terraform init", self._init_stage),
-            Stage("cluster present", self._cluster_present_stage),
+            Stage("aws credentials", self.check_credentials, changes=False),
+            Stage("terraform render", self._render_terraform_stage, changes=False),
+            Stage("terraform init", self._init_stage, changes=False),
+            Stage("cluster present", self._cluster_present_stage, changes=False),
             *k8s,
             Stage("terraform destroy", self._destroy_stage),
             Stage("leftover scan", self._scan_stage),

@@ -3,12 +3,20 @@
 `eks` is this target with Terraform before and after it: it constructs `KubernetesTarget`
 with the kubeconfig and context it wrote for the new cluster.
 
-up:   kube context guard -> render -> namespaces -> Grafana admin Secret ->
-      kube-prometheus-stack (pinned; a pending release is recovered; upgraded only on a change)
-      -> its CRDs Established (watched) -> app chart -> rollouts (watched) -> done.
-down: kube context guard -> app chart -> Services of type LoadBalancer and PVCs (no cloud load
-      balancer or volume orphaned) -> kube-prometheus-stack -> namespaces, waited until gone
-      (the finalizers that hold one are named; removed only with --force-finalizers).
+up:   preflight (kube context, API reachable, a helm that renders values right, no foreign
+      release or Secret in the way, every receiver secret set) -> kube-prometheus-stack chart
+      (pinned, fetched once into .obsctl/<env>/charts/) -> render (and validate the chart's
+      manifests against its own CRD schemas) -> namespaces -> Secrets -> CRDs at the chart's
+      version (server-side apply; Helm never upgrades crds/) -> CRDs Established ->
+      kube-prometheus-stack -> app chart -> rollouts.
+down: preflight -> app chart -> obsctl's LoadBalancer Services and PVCs -> kube-prometheus-stack
+      -> their volumes released -> obsctl's Secrets -> obsctl's namespaces, waited until gone.
+
+Ownership (DESIGN.md): obsctl deletes only what it created. Namespaces and Secrets carry its
+mark (tools/kube.py `owner_marks`), releases carry it in their values (`obsctl.environment`),
+and PVCs / LoadBalancer Services are obsctl's only when they belong to one of its releases. A
+namespace that existed before is adopted as it is and never deleted; a release or Secret of
+the same name that is not obsctl's makes `up` refuse before anything changes.
 
 Every stage reads the state first and acts on the difference, so each is safe to repeat.
 Every wait is bounded by `kubernetes.wait_timeout` and fails with the last state it saw.
@@ -25,8 +33,17 @@ from pathlib import Path
 from typing import Any
 
 from obsctl import render as r
-from obsctl.config import EksEnv, Environment, KubernetesEnv, KubernetesSettings, duration_seconds
-from obsctl.errors import PreflightError, ToolError
+from obsctl.config import (
+    CONTROL_PLANE_COMPONENTS,
+    CONTROL_PLANE_SCRAPED,
+    LAPTOP_DISTRIBUTIONS,
+    EksEnv,
+    Environment,
+    KubernetesEnv,
+    KubernetesSettings,
+    duration_seconds,
+)
+from obsctl.errors import ConfigError, PreflightError, ToolError, Unreachable
 from obsctl.targets.base import Rendered, Stage, StatusRow
 from obsctl.tools import binaries
 from obsctl.tools import helm as h
@@ -46,6 +63,24 @@ KPS_RESOURCES: dict[str, dict[str, Any]] = {
     "node_exporter": {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
 }
 FORCE_FINALIZERS_ENV = "OBSCTL_FORCE_FINALIZERS"
+KPS_CHART_NAME = "kube-prometheus-stack"
+# The Prometheus CRD (88.5.3: charts/crds/crds/crd-prometheuses.yaml) requires
+# maximumStartupDurationSeconds >= 60. The chart's own default is 0 behind `{{ if }}`, and helm
+# 3.18.0 hands a number from a chart's values.yaml to templates as a json.Number that `if` finds
+# true (helm/helm#30923; prometheus-community/helm-charts#5690), so it renders the 0 and the API
+# server rejects the object. A number obsctl supplies (JSON on stdin) arrives as a float and every
+# helm, 3.18.0 included, skips a 0; so obsctl restates 0 rather than leaving the default to helm.
+# 0 keeps the operator's own startup probe (15 s x 60); any value >= 60 would switch it to a 60 s
+# period. Checked by hand with the real chart under helm 3.18.0 and 4.1.4 (see the issue 7 note);
+# `obsctl render` validates the result against the chart's CRDs whenever the chart is on disk.
+PROMETHEUS_MAX_STARTUP_SECONDS = 0
+# helm-values key of each control-plane component (config.CONTROL_PLANE_COMPONENTS)
+CONTROL_PLANE_VALUES = {
+    "controller_manager": "kubeControllerManager",
+    "scheduler": "kubeScheduler",
+    "etcd": "kubeEtcd",
+    "kube_proxy": "kubeProxy",
+}
 
 
 def render_helm_values(folder: Path, name: str, context: dict[str, Any]) -> str:
@@ -131,6 +166,89 @@ class KubernetesTarget:
     def rate_window(self) -> str:
         return f"{max(1, round(4 * duration_seconds(self.spec.scrape.interval)))}s"
 
+    @property
+    def owner(self) -> str:
+        """The mark obsctl leaves on what it creates for this environment (and reads back)."""
+        return self.env.name
+
+    @property
+    def distribution(self) -> str:
+        return "managed" if isinstance(self.spec, EksEnv) else self.k.distribution
+
+    def control_plane_scraped(self) -> dict[str, bool]:
+        scraped = CONTROL_PLANE_SCRAPED[self.distribution]
+        return {c: c in scraped for c in CONTROL_PLANE_COMPONENTS}
+
+    def image_pull_policy(self) -> str:
+        image = self.spec.app.image
+        if image.pull_policy:
+            return image.pull_policy
+        return "IfNotPresent" if image.digest or self.distribution in LAPTOP_DISTRIBUTIONS else "Always"
+
+    def release_marker(self, chart_dir: Path) -> dict[str, str]:
+        """What obsctl writes into each release's values: who installed it (read back before any
+        uninstall or upgrade) and a digest of the chart's files, so a chart whose templates
+        changed without a version bump still differs from the deployed release and is applied."""
+        return {"environment": self.owner, "chartDigest": r.tree_digest(chart_dir)}
+
+    # -- the kube-prometheus-stack chart ----------------------------------------------------------
+
+    @property
+    def chart_cache(self) -> Path:
+        """Where the pinned chart is fetched once: .obsctl/<env>/charts/<name>-<version>/<name>."""
+        return self.env.state_dir / "charts" / f"{KPS_CHART_NAME}-{self.k.kps_chart_version}" / KPS_CHART_NAME
+
+    def kps_chart_dir(self) -> Path | None:
+        """The chart on disk: the configured local path, else the cached copy of the pinned
+        version; None when it has not been fetched yet. A local path whose Chart.yaml is not
+        the pinned version is refused (the pin is never dropped silently)."""
+        ref = self.kps_chart()
+        if ref.is_path:
+            path = Path(ref.ref)
+            found = h.chart_version(path)
+            if found is None:
+                raise PreflightError(
+                    f"kubernetes.kps_chart {path} is not a chart (no readable Chart.yaml)",
+                    "point kps_chart at an unpacked chart folder (helm pull --untar), or at repo/name",
+                )
+            if found != self.k.kps_chart_version:
+                raise PreflightError(
+                    f"kubernetes.kps_chart {path} is version {found}, kubernetes.kps_chart_version pins"
+                    f" {self.k.kps_chart_version}",
+                    "fetch the pinned version (helm pull ... --version <pin> --untar), or change the pin",
+                )
+            return path
+        return self.chart_cache if h.chart_version(self.chart_cache) == self.k.kps_chart_version else None
+
+    def _chart_stage(self) -> str:
+        """Make the pinned chart available on disk; only the first `up` needs the repository."""
+        found = self.kps_chart_dir()
+        if found is not None:
+            where = "local chart" if self.kps_chart().is_path else "cached"
+            return f"{KPS_CHART_NAME} {self.k.kps_chart_version}: {where} at {self._rel(found)}"
+        ref = self.kps_chart()
+        self.helm.pull(ref, self.chart_cache.parent)
+        if h.chart_version(self.chart_cache) != self.k.kps_chart_version:
+            raise ToolError(
+                f"helm pull {ref.describe()} did not leave {self.k.kps_chart_version} at {self.chart_cache}",
+                "check kubernetes.kps_chart, kps_chart_version and kps_repo_url",
+            )
+        return f"fetched {ref.describe()} into {self._rel(self.chart_cache)} (later runs need no repository)"
+
+    def crd_documents(self, chart_dir: Path) -> list[dict[str, Any]]:
+        """The CRDs the chart ships (kube-prometheus-stack keeps them in its `crds` subchart)."""
+        import yaml
+
+        docs = []
+        for folder in (chart_dir / "charts" / "crds" / "crds", chart_dir / "crds"):
+            for path in sorted(folder.glob("*.y*ml")):
+                docs.extend(
+                    d
+                    for d in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+                    if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
+                )
+        return docs
+
     # -- clients -------------------------------------------------------------------------------
 
     @property
@@ -158,10 +276,15 @@ class KubernetesTarget:
     def _kps_values_text(self) -> str:
         spec = self.spec
         cluster = spec.aws.cluster_name if isinstance(spec, EksEnv) else self.env.name
+        refs = r.receiver_secrets(spec.alerting)
+        chart = self.kps_chart_dir() if self.kps_chart().is_path or self.chart_cache.exists() else None
         ctx: dict[str, Any] = {
             "target": self.env.target,
             "chart_version": self.k.kps_chart_version,
-            "alertmanager_config": r.alertmanager_config(spec.alerting, sink_url=None),
+            "alertmanager_config": r.alertmanager_config(
+                spec.alerting, sink_url=None, secrets_dir=f"{r.CLUSTER_SECRETS_DIR}/{self.k.alertmanager_secret}"
+            ),
+            "alertmanager_secrets": [self.k.alertmanager_secret] if refs else [],
             "grafana_admin_secret": self.k.grafana_admin_secret,
             "retention": self.k.prometheus_retention,
             "scrape_interval": spec.scrape.interval,
@@ -169,6 +292,9 @@ class KubernetesTarget:
             "resources": KPS_RESOURCES,
             "storage_size": self.k.prometheus_storage,
             "cluster_name": cluster,
+            "maximum_startup_seconds": PROMETHEUS_MAX_STARTUP_SECONDS,
+            "control_plane": {CONTROL_PLANE_VALUES[c]: on for c, on in self.control_plane_scraped().items()},
+            "obsctl_marker": {"environment": self.owner, **({"chartDigest": r.tree_digest(chart)} if chart else {})},
         }
         return render_helm_values(self._content("helm-values"), "kube-prometheus-stack.yaml.j2", ctx)
 
@@ -178,6 +304,7 @@ class KubernetesTarget:
             "image_repository": self.image_repository or spec.app.image.repository,
             "image_tag": spec.app.image.tag,
             "image_digest": spec.app.image.digest,
+            "image_pull_policy": self.image_pull_policy(),
             "app_version": spec.app.version,
             "replicas": spec.app.replicas,
             "scrape_interval": spec.scrape.interval,
@@ -187,6 +314,7 @@ class KubernetesTarget:
             "dashboards": r.load_dashboards(root),
             "fault_error_rate": spec.app.fault.error_rate,
             "fault_latency_ms": spec.app.fault.latency_ms,
+            "obsctl_marker": self.release_marker(self.chart_dir()),
         }
         return render_helm_values(self._content("helm-values"), "app.yaml.j2", ctx)
 
@@ -197,35 +325,80 @@ class KubernetesTarget:
         return yaml.safe_load(self._kps_values_text()) or {}, yaml.safe_load(self._app_values_text()) or {}
 
     def render(self) -> Rendered:
-        """Write the Helm values and the app's manifests into .obsctl/<env>/rendered/; no cluster needed."""
+        """Write the Helm values and the manifests into .obsctl/<env>/rendered/; no cluster and no
+        secret needed. When the kube-prometheus-stack chart is on disk (kps_chart is a path, or an
+        earlier `up` cached it), its manifests are rendered too and every object is validated
+        against the chart's own CRD schemas and the Kubernetes schemas: a failure is reported
+        here, before `up` could send it to the API server."""
         import yaml
 
         out = Rendered()
 
-        def put(rel: str, text: str, secret: bool = False) -> None:
+        def put(rel: str, text: str) -> None:
             path = self.rendered / rel
             out.files.append(path)
-            if r.write_if_changed(path, text, secret):
+            if r.write_if_changed(path, text):
                 out.changed.append(path)
 
-        secret = r.has_secrets(self.spec.alerting)
-        put("helm/kube-prometheus-stack.values.yaml", self._kps_values_text(), secret=secret)
+        kps_text = self._kps_values_text()
+        put("helm/kube-prometheus-stack.values.yaml", kps_text)
         app_text = self._app_values_text()
         put("helm/app.values.yaml", app_text)
+        out.notes.extend(self._secret_notes())
         exe = binaries.find("helm")
         if exe is None:
-            out.notes.append("helm is not installed: manifests/app.yaml (helm template) was not rendered")
+            out.notes.append("helm is not installed: the manifests (helm template) were not rendered")
             return out
-        manifests = h.Helm(exe, timeout=120).template(
+        helm = h.Helm(exe, timeout=120)
+        manifests = helm.template(
             self.k.app_release, h.ChartRef(str(self.chart_dir())), self.app_ns, yaml.safe_load(app_text) or {}
         )
         header = f"# helm template {self.k.app_release} {self._rel(self.chart_dir())} -n {self.app_ns}; do not edit.\n"
         put("manifests/app.yaml", header + manifests)
-        out.notes.append(
-            f"kube-prometheus-stack {self.k.kps_chart_version} is installed from {self.k.kps_chart}; its manifests"
-            " are not rendered here (the chart is fetched at `up`)"
+        chart = self.kps_chart_dir()
+        if chart is None:
+            out.notes.append(
+                f"{KPS_CHART_NAME} {self.k.kps_chart_version} is not on disk yet (`up` fetches it once into"
+                f" {self._rel(self.chart_cache)}; or set kubernetes.kps_chart to an unpacked copy): its manifests"
+                " were not rendered or validated"
+            )
+            return out
+        kps_manifests = helm.template(
+            self.k.kps_release, h.ChartRef(str(chart)), self.mon_ns, yaml.safe_load(kps_text) or {}, include_crds=True
         )
+        header = (
+            f"# helm template {self.k.kps_release} {self._rel(chart)} -n {self.mon_ns} --include-crds; do not edit.\n"
+        )
+        put("manifests/kube-prometheus-stack.yaml", header + kps_manifests)
+        out.notes.append(self.validate_manifests(chart, kps_manifests + "\n---\n" + manifests))
         return out
+
+    def validate_manifests(self, chart: Path, manifests: str) -> str:
+        """Validate rendered manifests against the chart's CRD schemas and Kubernetes' own;
+        one ConfigError listing what the API server would reject."""
+        from obsctl.tools import manifests as m
+
+        problems = m.validate_stream(manifests, m.crd_schemas(self.crd_documents(chart)))
+        if problems:
+            shown = "; ".join(str(p) for p in problems[:5])
+            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            raise ConfigError(
+                f"{len(problems)} rendered object(s) would be rejected by the API server: {shown}{more}",
+                f"see {self._rel(self.rendered / 'manifests')}; a value obsctl renders or the helm in use is wrong"
+                " (`obsctl doctor`)",
+            )
+        return "every rendered object passes the chart's CRD schemas and the Kubernetes schemas"
+
+    def _secret_notes(self) -> list[str]:
+        secret = f"{self.mon_ns}/{self.k.alertmanager_secret}"
+        notes = []
+        for ref in r.receiver_secrets(self.spec.alerting):
+            state = "set" if os.environ.get(ref.env_var) else "not set: `up` refuses until it is"
+            notes.append(
+                f"{ref.where}: ${ref.env_var} ({state}) -> Secret {secret} key {ref.key}, read by Alertmanager"
+                f" from {r.CLUSTER_SECRETS_DIR}/{self.k.alertmanager_secret}/{ref.key}"
+            )
+        return notes
 
     def _rel(self, path: Path) -> str:
         try:
@@ -235,65 +408,165 @@ class KubernetesTarget:
 
     # -- preflight -----------------------------------------------------------------------------
 
-    def preflight(self) -> None:
-        binaries.require("helm")
-        self.guard()
-
     def guard(self) -> str:
+        """The kube context is the one the environment names, and its API server answers."""
         current = k.guard_context(self.kubeconfig, self._expected_context(), self.env.name)
-        return f"current context {current} ({self.kube.server})"
+        try:
+            version = self.kube.server_version()
+        except Unreachable as exc:
+            raise PreflightError(exc.message, exc.hint) from None
+        return f"current context {current} ({self.kube.server}, Kubernetes {version})"
+
+    def preflight(self) -> str:
+        """Everything `up` can find wrong before it changes anything (exit 2)."""
+        found = [self.guard()]
+        binaries.require("helm")  # TODO(merge): binaries.require_helm()
+        r.secret_values(r.receiver_secrets(self.spec.alerting))  # every receiver secret is set
+        for release, ns in self.releases():
+            owner = self._release_owner(release, ns)
+            if owner not in (None, self.owner):
+                raise PreflightError(
+                    f"Helm release {release} in namespace {ns} exists and was not installed by obsctl for"
+                    f" environment {self.env.name} ({owner}); obsctl will not take it over",
+                    f"pick another name (kubernetes.{_release_key(release, self.k)}) or remove that release yourself",
+                )
+        if self.kube.namespace_phase(self.mon_ns) is not None and r.has_secrets(self.spec.alerting):
+            state = self.kube.secret_owner_state(self.mon_ns, self.k.alertmanager_secret, self.owner)
+            if state == "foreign":
+                raise PreflightError(
+                    f"Secret {self.mon_ns}/{self.k.alertmanager_secret} exists and is not obsctl's",
+                    "set kubernetes.alertmanager_secret to another name, or remove that Secret yourself",
+                )
+        self.kps_chart_dir()  # a local chart of the wrong version is refused here
+        return "; ".join(found) + "; releases and Secrets free or obsctl's; receiver secrets set"
+
+    def _release_owner(self, release: str, namespace: str) -> str | None:
+        """None when the release is not installed; else who installed it ("obsctl:<env>" or a
+        phrase saying it was not obsctl)."""
+        if self.kube.namespace_phase(namespace) is None:
+            return None
+        marker = self.helm.release_marker(release, namespace)
+        if marker is h.NOT_INSTALLED:
+            return None
+        env = marker.get("environment") if isinstance(marker, dict) else None
+        if env == self.owner:
+            return self.owner
+        return f"obsctl environment {env}" if env else "its values carry no obsctl mark"
+
+    def releases(self) -> list[tuple[str, str]]:
+        """(release, namespace) of obsctl's releases, in install order."""
+        return [(self.k.kps_release, self.mon_ns), (self.k.app_release, self.app_ns)]
 
     # -- up ------------------------------------------------------------------------------------
 
     def up_stages(self) -> list[Stage]:
         return [
-            Stage("kube context", self.guard),
-            Stage("render", self._render_stage),
+            Stage("preflight", self.preflight, changes=False),
+            Stage("kube-prometheus-stack chart", self._chart_stage, changes=False),
+            Stage("render", self._render_stage, changes=False),
             Stage("namespaces", self._namespaces),
-            Stage("grafana admin secret", self._grafana_secret),
-            Stage("kube-prometheus-stack", self._install_kps),
+            Stage("secrets", self._secrets),
+            Stage("CRDs at the chart's version", self._apply_crds),
             Stage("CRDs established", self._wait_crds),
+            Stage("kube-prometheus-stack", self._install_kps),
             Stage("app chart", self._install_app),
             Stage("rollouts", self._wait_rollouts),
         ]
 
     def _render_stage(self) -> str:
         out = self.render()
-        return f"{len(out.files)} files, {len(out.changed)} changed"
+        checked = next((n for n in out.notes if n.startswith("every rendered object")), "")
+        return f"{len(out.files)} files, {len(out.changed)} changed" + (f"; {checked}" if checked else "")
 
     def _namespaces(self) -> str:
-        return "; ".join(self.kube.ensure_namespace(ns, self.wait_timeout) for ns in (self.mon_ns, self.app_ns))
+        return "; ".join(
+            self.kube.ensure_namespace(ns, self.wait_timeout, self.owner)
+            for ns in dict.fromkeys((self.mon_ns, self.app_ns))
+        )
 
-    def _grafana_secret(self) -> str:
-        created = self.kube.ensure_admin_secret(self.mon_ns, self.k.grafana_admin_secret, GRAFANA_USER)
+    def _secrets(self) -> str:
+        created = self.kube.ensure_admin_secret(self.mon_ns, self.k.grafana_admin_secret, self.owner, GRAFANA_USER)
         name = f"{self.mon_ns}/{self.k.grafana_admin_secret}"
-        return f"{name} created with a generated password" if created else f"{name} exists, kept"
+        parts = [f"{name} created with a generated password" if created else f"{name} exists, kept"]
+        refs = r.receiver_secrets(self.spec.alerting)
+        receivers = f"{self.mon_ns}/{self.k.alertmanager_secret}"
+        if refs:
+            done = self.kube.apply_secret(self.mon_ns, self.k.alertmanager_secret, r.secret_values(refs), self.owner)
+            parts.append(f"{receivers} {done} ({len(refs)} receiver secret(s))")
+        else:  # no receiver needs one (any more): obsctl's own is removed, anyone else's kept
+            parts.append(self.kube.delete_owned_secret(self.mon_ns, self.k.alertmanager_secret, self.owner))
+        return "; ".join(parts)
 
     def kps_chart(self) -> h.ChartRef:
         return h.chart_ref(self.k.kps_chart, self.k.kps_repo_url, self.k.kps_chart_version)
 
-    def _install_kps(self) -> str:
-        kps_values, _ = self.values()
-        return self.helm.ensure_release(self.k.kps_release, self.kps_chart(), self.mon_ns, kps_values)
+    def _require_chart(self) -> Path:
+        chart = self.kps_chart_dir()
+        if chart is None:
+            raise PreflightError(
+                f"{KPS_CHART_NAME} {self.k.kps_chart_version} is not on disk", f"run `obsctl up --env {self.env.name}`"
+            )
+        return chart
+
+    def crd_names(self) -> list[str]:
+        return sorted(d["metadata"]["name"] for d in self.crd_documents(self._require_chart()))
+
+    def _apply_crds(self) -> str:
+        """Bring the chart's CRDs to its version before the release is installed or upgraded:
+        Helm installs crds/ once and never upgrades them. Server-side apply, field manager obsctl;
+        a CRD newer than the chart's (another installation upgraded it) is never downgraded."""
+        docs = self.crd_documents(self._require_chart())
+        if not docs:
+            raise ToolError(f"the {KPS_CHART_NAME} chart at {self._require_chart()} ships no CRDs")
+        existing = self.kube.crd_annotations()
+        applied, kept, same = [], [], 0
+        for doc in docs:
+            name = doc["metadata"]["name"]
+            want = (doc["metadata"].get("annotations") or {}).get(OPERATOR_VERSION_ANNOTATION)
+            have = existing[name].get(OPERATOR_VERSION_ANNOTATION) if name in existing else None
+            if name in existing and have == want:
+                same += 1
+                continue
+            if have and want and _version_tuple(have) > _version_tuple(want):
+                kept.append(f"{name} ({have})")
+                continue
+            self.kube.apply_crd(doc)
+            applied.append(name.split(".")[0])
+        version = next(iter({(d["metadata"].get("annotations") or {}).get(OPERATOR_VERSION_ANNOTATION) for d in docs}))
+        parts = [f"{len(applied)} applied ({', '.join(applied)})" if applied else "none needed applying"]
+        parts.append(f"{same} already at {version}")
+        if kept:
+            parts.append(f"kept newer: {', '.join(kept)}")
+        return "; ".join(parts)
 
     def _wait_crds(self) -> str:
-        return self.kube.wait_crds_established(list(k.MONITORING_CRDS), self.wait_timeout)
+        return self.kube.wait_crds_established(self.crd_names(), self.wait_timeout)
+
+    def _install_kps(self) -> str:
+        kps_values, _ = self.values()
+        chart = h.ChartRef(str(self._require_chart()))
+        return self.helm.ensure_release(self.k.kps_release, chart, self.mon_ns, kps_values, skip_crds=True)
 
     def _install_app(self) -> str:
         _, app_values = self.values()
         return self.helm.ensure_release(self.k.app_release, h.ChartRef(str(self.chart_dir())), self.app_ns, app_values)
 
     def _wait_rollouts(self) -> str:
-        return "; ".join(self.kube.wait_rollouts(ns, self.wait_timeout) for ns in (self.mon_ns, self.app_ns))
+        return "; ".join(
+            self.kube.wait_rollouts(ns, self.wait_timeout) for ns in dict.fromkeys((self.mon_ns, self.app_ns))
+        )
 
     # -- down ----------------------------------------------------------------------------------
 
     def down_stages(self, purge: bool) -> list[Stage]:
+        volumes: list[str] = []  # PersistentVolumes of obsctl's claims, waited for after the release goes
         stages = [
-            Stage("kube context", self.guard),
+            Stage("preflight", self.guard, changes=False),
             Stage("app chart", lambda: self._uninstall(self.k.app_release, self.app_ns)),
-            Stage("load balancers and volumes", self._release_cloud_resources),
+            Stage("load balancers and volumes", lambda: self._release_cloud_resources(volumes)),
             Stage("kube-prometheus-stack", lambda: self._uninstall(self.k.kps_release, self.mon_ns)),
+            Stage("volumes released", lambda: self.kube.wait_volumes_gone(volumes, self.wait_timeout)),
+            Stage("obsctl's secrets", self._delete_secrets),
             Stage("namespaces gone", self._delete_namespaces),
         ]
         if purge:
@@ -303,22 +576,46 @@ class KubernetesTarget:
     def _uninstall(self, release: str, namespace: str) -> str:
         if self.kube.namespace_phase(namespace) is None:
             return f"{release}: namespace {namespace} is gone"
+        owner = self._release_owner(release, namespace)
+        if owner is None:
+            return f"{release} not installed"
+        if owner != self.owner:
+            return f"{release} kept: not installed by obsctl for environment {self.env.name} ({owner})"
         return f"{release} uninstalled" if self.helm.uninstall(release, namespace) else f"{release} not installed"
 
-    def _release_cloud_resources(self) -> str:
+    def _release_cloud_resources(self, volumes: list[str]) -> str:
+        """Delete the LoadBalancer Services and PVCs of obsctl's releases (nobody else's), before
+        the releases go, so no cloud load balancer or disk is orphaned; remember their volumes."""
         parts = []
-        for ns in (self.app_ns, self.mon_ns):
+        ours = {self.k.app_release, self.k.kps_release}
+        for ns in dict.fromkeys((self.app_ns, self.mon_ns)):
             if self.kube.namespace_phase(ns) is None:
                 continue
-            lbs, pvcs = self.kube.delete_load_balancers_and_claims(ns, self.wait_timeout)
-            if lbs or pvcs:
-                parts.append(f"{ns}: {len(lbs)} LoadBalancer service(s), {len(pvcs)} PVC(s) deleted")
-        return "; ".join(parts) or "none found"
+            found = self.kube.delete_release_resources(ns, ours, self.wait_timeout)
+            volumes.extend(found.volumes)
+            if found.load_balancers or found.claims:
+                lbs = f"{len(found.load_balancers)} LoadBalancer service(s) ({', '.join(found.load_balancers) or '-'})"
+                parts.append(f"{ns}: {lbs}, {len(found.claims)} PVC(s) ({', '.join(found.claims) or '-'}) deleted")
+        return "; ".join(parts) or "none of obsctl's found"
+
+    def _delete_secrets(self) -> str:
+        if self.kube.namespace_phase(self.mon_ns) is None:
+            return f"namespace {self.mon_ns} is gone"
+        return "; ".join(
+            self.kube.delete_owned_secret(self.mon_ns, name, self.owner)
+            for name in (self.k.grafana_admin_secret, self.k.alertmanager_secret)
+        )
 
     def _delete_namespaces(self) -> str:
         force = os.environ.get(FORCE_FINALIZERS_ENV, "") == "1"
-        asked = [ns for ns in (self.app_ns, self.mon_ns) if self.kube.delete_namespace(ns)]
-        details = [self.kube.wait_namespace_gone(ns, self.wait_timeout, force=force) for ns in asked]
+        asked, details = [], []
+        for ns in dict.fromkeys((self.app_ns, self.mon_ns)):
+            owned = self.kube.namespace_owned(ns, self.owner)
+            if owned is False:
+                details.append(f"{ns} kept: obsctl did not create it (only obsctl's objects were removed)")
+            elif owned and self.kube.delete_namespace(ns):
+                asked.append(ns)
+        details = [self.kube.wait_namespace_gone(ns, self.wait_timeout, force=force) for ns in asked] + details
         kept = "; the monitoring.coreos.com CRDs are kept (Helm never deletes CRDs; other releases may use them)"
         return ("; ".join(details) or "already gone") + kept
 
@@ -334,14 +631,25 @@ class KubernetesTarget:
         return {}
 
     def survivors(self, before: dict[str, Any], since: float, phase: str) -> list[str]:
-        """After down: our namespaces are gone. After up: they are new (created after `since`),
-        so nothing of the previous run's objects can have been reused."""
+        """After down: obsctl's namespaces are gone, and in an adopted one none of obsctl's
+        releases or Secrets is left. After up: obsctl's namespaces are new (created after
+        `since`), so nothing of the previous run's objects can have been reused."""
         out = []
-        for ns in (self.mon_ns, self.app_ns):
+        for ns in dict.fromkeys((self.mon_ns, self.app_ns)):
             created = self.kube.namespace_created(ns)
-            if phase == "down" and created is not None:
+            owned = self.kube.namespace_owned(ns, self.owner)
+            if phase == "down" and owned:
                 out.append(f"namespace {ns} still exists after down")
-            if phase == "up" and created is not None and created < since - 1:
+            if phase == "down" and owned is False:
+                out += [
+                    f"release {rel} still installed in {n}"
+                    for rel, n in self.releases()
+                    if n == ns and self._release_owner(rel, n)
+                ]
+                for name in (self.k.grafana_admin_secret, self.k.alertmanager_secret):
+                    if ns == self.mon_ns and self.kube.secret_owner_state(ns, name, self.owner) == "owned":
+                        out.append(f"Secret {ns}/{name} still exists after down")
+            if phase == "up" and owned and created is not None and created < since - 1:
                 out.append(f"namespace {ns} predates the rebuild (created {time.ctime(created)})")
         return out
 
@@ -382,8 +690,14 @@ class KubernetesTarget:
         if component not in self.services():
             raise PreflightError(f"unknown component {component}", f"use one of {', '.join(self.services())}")
         svc, svc_port, default_local = self.services()[component]
-        pod, pod_port = self.kube.ready_pod_for_service(self.mon_ns, svc, svc_port)
-        return self.kube.port_forward(self.mon_ns, pod, pod_port, default_local if port is None else port)
+        return self.forward_to_service(self.mon_ns, svc, svc_port, default_local if port is None else port)
+
+    def forward_to_service(self, namespace: str, service: str, port: int | str, local_port: int = 0) -> k.PortForward:
+        """A port-forward to a Ready pod behind any Service. Port-forward traffic enters the Pod
+        through the kubelet, so a NetworkPolicy (the app's admits only Prometheus' namespace)
+        does not block it, where the API server's service proxy would be."""
+        pod, pod_port = self.kube.ready_pod_for_service(namespace, service, port)
+        return self.kube.port_forward(namespace, pod, pod_port, local_port)
 
     def grafana_password(self) -> str:
         return self.kube.read_secret_key(self.mon_ns, self.k.grafana_admin_secret, "admin-password")
@@ -433,3 +747,18 @@ class KubernetesTarget:
 
     def scale_app(self, replicas: int) -> None:
         self.kube.scale(self.app_ns, self.app_fullname, replicas)
+
+
+OPERATOR_VERSION_ANNOTATION = "operator.prometheus.io/version"
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """(0, 93, 1) from "0.93.1" or "v0.93.1"; unparsable parts count as 0."""
+    out = []
+    for part in version.lstrip("v").split("-")[0].split("."):
+        out.append(int(part) if part.isdigit() else 0)
+    return tuple(out)
+
+
+def _release_key(release: str, k: KubernetesSettings) -> str:
+    return "kps_release" if release == k.kps_release else "app_release"

@@ -11,6 +11,7 @@ run/ (socket, pidfile, multiprocess dirs), logs/, sink/ (recorded notifications)
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import sys
@@ -45,6 +46,15 @@ class Program:
     def env_line(self) -> str:
         """supervisord's `environment =` value: quoted, and % escaped (it interpolates)."""
         return ",".join(f'{k}="{v.replace("%", "%%")}"' for k, v in self.environment.items())
+
+
+def _secret_notes(refs: list[r.SecretRef], shown: str) -> list[str]:
+    """One note per receiver secret: where it comes from at `up`, and whether it is set now."""
+    return [
+        f"{ref.where}: ${ref.env_var} ({'set' if os.environ.get(ref.env_var) else 'not set: `up` refuses until it is'})"
+        f" -> {shown}"
+        for ref in refs
+    ]
 
 
 class LocalTarget:
@@ -183,7 +193,11 @@ class LocalTarget:
         return progs
 
     def render(self, resolve_binaries: bool = False) -> Rendered:
-        """Write everything `up` uses into .obsctl/<env>/rendered/; start nothing."""
+        """Write everything `up` uses into .obsctl/<env>/rendered/; start nothing.
+
+        A review render (`obsctl render`) needs no secret: receiver secrets are shown as
+        placeholders and a note says where each comes from; `up` renders with the values
+        (`resolve_binaries`), after its preflight proved every variable is set."""
         out = Rendered()
         spec, root = self.spec, self.env.root
 
@@ -210,8 +224,11 @@ class LocalTarget:
         }
         prom_text = r.render_template(TEMPLATES, "prometheus.yml.j2", ctx)
         put("prometheus.yml", prom_text)
-        am_text = r.alertmanager_yaml(r.alertmanager_config(spec.alerting, f"{self.url('sink')}/"))
+        am = r.alertmanager_config(spec.alerting, f"{self.url('sink')}/", resolve=resolve_binaries)
+        am_text = r.alertmanager_yaml(am)
         put("alertmanager.yml", am_text, secret=r.has_secrets(spec.alerting))
+        if not resolve_binaries:
+            out.notes.extend(_secret_notes(r.receiver_secrets(spec.alerting), "placeholder in alertmanager.yml"))
         dashboards = r.load_dashboards(root)
         grafana_inputs = []
         for name, tmpl in (
@@ -254,6 +271,7 @@ class LocalTarget:
         """Binaries present and ports free (or held by this environment's own processes)."""
         binaries.require("prometheus", self.spec.local.prometheus_binary)
         binaries.require("alertmanager", self.spec.local.alertmanager_binary)
+        r.secret_values(r.receiver_secrets(self.spec.alerting))  # every receiver secret is set
         if not (self.env.root / "app" / "obsapp").is_dir():
             raise PreflightError(
                 f"the app is missing: {self.env.root / 'app' / 'obsapp'}", "run obsctl from a full checkout"
@@ -282,8 +300,8 @@ class LocalTarget:
     def up_stages(self) -> list[Stage]:
         timeout = duration_seconds(self.spec.local.ready_timeout)
         stages = [
-            Stage("preflight", self._preflight_stage),
-            Stage("render", self._render_stage),
+            Stage("preflight", self._preflight_stage, changes=False),
+            Stage("render", self._render_stage, changes=False),
             Stage("supervisord", self._supervise),
             Stage("app replicas ready", lambda: self._wait_http([(u, "/readyz") for u in self.app_urls()], timeout)),
             Stage("prometheus ready", lambda: self._wait_http([(self.url("prometheus"), "/-/ready")], timeout)),

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from obsctl.errors import ObsctlError, PreflightError, ToolError, WaitTimeout
+from obsctl.errors import ObsctlError, PreflightError, ToolError, Unreachable, WaitTimeout
 
 T = TypeVar("T")
 PENDING_STATES = ("pending-install", "pending-upgrade", "pending-rollback", "uninstalling")
@@ -62,6 +62,28 @@ def chart_ref(chart: str, repo_url: str | None, version: str | None) -> ChartRef
     return ChartRef(chart.split("/", 1)[-1], repo_url, version)
 
 
+def chart_version(chart_dir: Path) -> str | None:
+    """The `version` in a chart folder's Chart.yaml; None when there is no readable one."""
+    import yaml
+
+    try:
+        meta = yaml.safe_load((chart_dir / "Chart.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    version = meta.get("version") if isinstance(meta, dict) else None
+    return str(version) if version is not None else None
+
+
+class _NotInstalled:
+    def __repr__(self) -> str:
+        return "NOT_INSTALLED"
+
+
+NOT_INSTALLED = _NotInstalled()
+# obsctl writes this key into the values of every release it installs: who installed it
+OBSCTL_VALUES_KEY = "obsctl"
+
+
 def _stderr_tail(stderr: bytes | str, lines: int = 3) -> str:
     text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
     tail = " | ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip())
@@ -83,8 +105,8 @@ def _translate(exc: BaseException, doing: str) -> ObsctlError:
             f"{doing}: chart not found ({_stderr_tail(exc.stderr, 1)})",
             "check kubernetes.kps_chart, kps_chart_version and kps_repo_url (helm search repo -l)",
         )
-    if isinstance(exc, e.ConnectionError):
-        return PreflightError(
+    if isinstance(exc, e.ConnectionError):  # not bad input: exit 1 (a preflight probe refuses earlier)
+        return Unreachable(
             f"{doing}: helm cannot reach the cluster ({_stderr_tail(exc.stderr, 1)})",
             "check that the cluster is running and the kube context points at it",
         )
@@ -265,8 +287,11 @@ class Helm:
 
         return self._run(f"helm status {release}", go())
 
-    def ensure_release(self, release: str, chart: ChartRef, namespace: str, values: dict[str, Any]) -> str:
-        """Make the release run `chart` with `values`; act only on a difference. Returns what was done."""
+    def ensure_release(
+        self, release: str, chart: ChartRef, namespace: str, values: dict[str, Any], skip_crds: bool = False
+    ) -> str:
+        """Make the release run `chart` with `values`; act only on a difference. Returns what was done.
+        `skip_crds` when the caller manages the chart's CRDs itself (Helm never upgrades them)."""
         from pyhelm3 import errors as e
 
         async def go() -> str:
@@ -292,6 +317,7 @@ class Helm:
                 values,
                 namespace=namespace,
                 create_namespace=False,
+                skip_crds=skip_crds,
                 timeout=f"{int(self.timeout)}s",
             )
             verb = "installed" if current is None else "upgraded"
@@ -299,6 +325,55 @@ class Helm:
             return "; ".join(notes)
 
         return self._run(f"helm install/upgrade {release}", go())
+
+    def release_marker(self, release: str, namespace: str) -> dict[str, Any] | _NotInstalled | None:
+        """The `obsctl` key of the release's user-supplied values (who installed it), None when
+        the release carries none (someone else's), NOT_INSTALLED when there is no release."""
+        from pyhelm3 import errors as e
+
+        async def go() -> dict[str, Any] | _NotInstalled | None:
+            try:
+                rev = await self.client.get_current_revision(release, namespace=namespace)
+            except e.ReleaseNotFoundError:
+                return NOT_INSTALLED
+            values = await rev.values()
+            marker = values.get(OBSCTL_VALUES_KEY) if isinstance(values, dict) else None
+            return marker if isinstance(marker, dict) else None
+
+        return self._run(f"helm get values {release}", go())
+
+    def pull(self, chart: ChartRef, destination: Path) -> Path:
+        """`helm pull --untar` of a pinned chart into `destination` (the one time a chart
+        repository is needed); the unpacked chart ends up at destination/<chart name>."""
+        import shutil
+        import tempfile
+
+        if chart.is_path:
+            raise ToolError(f"{chart.ref} is a local chart; nothing to pull")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+
+        # pyhelm3's pull unpacks into a temporary folder it deletes again; run helm directly so the
+        # chart lands next to its destination and is moved into place by one rename
+        argv = [self.executable, "pull", chart.ref, "--untar"]
+        if chart.repo:
+            argv += ["--repo", chart.repo]
+        if chart.version:
+            argv += ["--version", chart.version]
+        with tempfile.TemporaryDirectory(dir=destination.parent) as tmp:
+            with _guarded(f"helm pull {chart.describe()}"):
+                result = subprocess.run(
+                    [*argv, "--destination", tmp], capture_output=True, text=True, timeout=self.timeout, check=False
+                )
+            if result.returncode != 0:
+                raise _pull_error(result, chart)
+            unpacked = [p for p in Path(tmp).iterdir() if p.is_dir()]
+            if len(unpacked) != 1:
+                raise ToolError(f"helm pull {chart.describe()} left {len(unpacked)} folders, expected one chart")
+            if destination.exists():
+                shutil.rmtree(destination)
+            destination.mkdir(parents=True)
+            unpacked[0].rename(destination / unpacked[0].name)
+        return destination / unpacked[0].name
 
     def uninstall(self, release: str, namespace: str) -> bool:
         """Uninstall and wait; False when there was nothing to uninstall."""
@@ -316,16 +391,39 @@ class Helm:
 
         return self._run(f"helm uninstall {release}", go())
 
-    def template(self, release: str, chart: ChartRef, namespace: str, values: dict[str, Any]) -> str:
+    def template(
+        self, release: str, chart: ChartRef, namespace: str, values: dict[str, Any], include_crds: bool = False
+    ) -> str:
         """`helm template`: every manifest the release would apply, as one YAML stream."""
         import yaml
 
         async def go() -> str:
             ch = await self._chart(chart)
-            docs = await self.client.template_resources(ch, release, values, namespace=namespace)
+            docs = await self.client.template_resources(
+                ch, release, values, namespace=namespace, include_crds=include_crds
+            )
             return yaml.safe_dump_all([d for d in docs if d], sort_keys=False, width=1000)
 
         return self._run(f"helm template {release}", go())
+
+
+def _pull_error(result: subprocess.CompletedProcess[str], chart: ChartRef) -> ObsctlError:
+    """One error for a failed `helm pull`: a chart or version the repository does not have, a
+    repository that cannot be reached (offline: point kps_chart at an unpacked copy), or helm's
+    own words."""
+    text = result.stderr.lower()
+    doing = f"helm pull {chart.describe()}"
+    if _CHART_NOT_FOUND.search(text) or "not found in" in text:
+        return ToolError(
+            f"{doing}: the repository has no such chart or version ({_stderr_tail(result.stderr, 1)})",
+            "check kubernetes.kps_chart, kps_chart_version and kps_repo_url (helm search repo -l)",
+        )
+    if _CONNECTION.search(text) or "dial tcp" in text or "no such host" in text or "connection" in text:
+        return Unreachable(
+            f"{doing}: the chart repository cannot be reached ({_stderr_tail(result.stderr, 1)})",
+            "offline: `helm pull` the pinned chart with --untar elsewhere and set kubernetes.kps_chart to that folder",
+        )
+    return ToolError(f"{doing}: helm failed: {_stderr_tail(result.stderr)}")
 
 
 def lint(executable: str, chart: Path, values_file: Path | None = None) -> str:

@@ -29,9 +29,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from obsctl.errors import ObsctlError, PreflightError, ToolError, WaitTimeout
+from obsctl.errors import ObsctlError, PreflightError, ToolError, Unreachable, WaitTimeout
 
-MANAGED_BY = {"app.kubernetes.io/managed-by": "obsctl"}
+# The mark obsctl puts on what it creates (namespaces, Secrets, a StorageClass) and reads back
+# before any delete: the managed-by label AND the environment's name. Objects without both are
+# someone else's: read, never changed or deleted (DESIGN.md "Ownership").
+OWNER_LABEL = "app.kubernetes.io/managed-by"
+OWNER_VALUE = "obsctl"
+ENV_ANNOTATION = "obsctl.io/environment"
+MANAGED_BY = {OWNER_LABEL: OWNER_VALUE}
+# Helm (>= 3.2) annotates every object a release creates with these two.
+HELM_RELEASE = "meta.helm.sh/release-name"
+HELM_RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
+# Custom resources whose operator creates StatefulSets (and so PVCs and Services) for them.
+OPERATOR_WORKLOAD_KINDS = (
+    ("monitoring.coreos.com", "v1", "prometheuses", "Prometheus"),
+    ("monitoring.coreos.com", "v1", "alertmanagers", "Alertmanager"),
+    ("monitoring.coreos.com", "v1", "thanosrulers", "ThanosRuler"),
+    ("monitoring.coreos.com", "v1alpha1", "prometheusagents", "PrometheusAgent"),
+)
 # the read timeout of a plain (non-watch) request: an API server that accepted the connection
 # but never answers must not hang obsctl
 REQUEST_TIMEOUT = (10.0, 30.0)
@@ -87,7 +103,8 @@ def _translate(exc: BaseException, doing: str, server: str = "") -> ObsctlError:
     if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
         return ToolError(f"{doing}: the Kubernetes API{where} did not answer in time", "is the cluster overloaded?")
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
-        return PreflightError(
+        # a transport failure is not bad input: exit 1 (a preflight probe turns it into a refusal)
+        return Unreachable(
             f"{doing}: cannot reach the Kubernetes API{where}: {exc.__class__.__name__}",
             "check that the cluster is running and that the kube context points at it",
         )
@@ -177,6 +194,58 @@ def guard_context(kubeconfig: Path | None, expected: str, env_name: str) -> str:
             f"current kube context is {current or '(none)'}, environment {env_name} expects {expected}", hint
         )
     return current
+
+
+# --- ownership -------------------------------------------------------------------------------
+
+
+def _meta_maps(meta: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """(labels, annotations) of a V1ObjectMeta or of a plain `metadata` dict."""
+    if isinstance(meta, dict):
+        return dict(meta.get("labels") or {}), dict(meta.get("annotations") or {})
+    return dict(getattr(meta, "labels", None) or {}), dict(getattr(meta, "annotations", None) or {})
+
+
+def owner_marks(owner: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(labels, annotations) that mark an object as created by obsctl for environment `owner`."""
+    return dict(MANAGED_BY), {ENV_ANNOTATION: owner}
+
+
+def owned_by(meta: Any, owner: str) -> bool:
+    """True when the object carries obsctl's mark for this environment (label and annotation)."""
+    labels, annotations = _meta_maps(meta)
+    return labels.get(OWNER_LABEL) == OWNER_VALUE and annotations.get(ENV_ANNOTATION) == owner
+
+
+def helm_release_of(meta: Any, namespace: str) -> str | None:
+    """The Helm release that created the object (its meta.helm.sh annotations), if any."""
+    _, annotations = _meta_maps(meta)
+    if annotations.get(HELM_RELEASE_NAMESPACE, namespace) != namespace:
+        return None
+    return annotations.get(HELM_RELEASE)
+
+
+@dataclass(frozen=True)
+class ReleaseResources:
+    """What obsctl's releases left in a namespace that must go before it (cloud resources)."""
+
+    load_balancers: list[str] = field(default_factory=list)
+    claims: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)  # PersistentVolumes bound to those claims
+
+
+def _claim_of_statefulset(claim: Any, sts: Any) -> bool:
+    """A PVC the StatefulSet controller made: named `<template>-<statefulset>-<ordinal>` and
+    labelled with the StatefulSet's selector (the controller copies matchLabels onto it)."""
+    import re
+
+    templates = [t.metadata.name for t in (sts.spec.volume_claim_templates or []) if t.metadata]
+    name = claim.metadata.name
+    if not any(re.fullmatch(rf"{re.escape(t)}-{re.escape(sts.metadata.name)}-\d+", name) for t in templates):
+        return False
+    want = (sts.spec.selector.match_labels if sts.spec.selector else None) or {}
+    have = claim.metadata.labels or {}
+    return all(have.get(k) == v for k, v in want.items())
 
 
 # --- small views of objects ------------------------------------------------------------------
@@ -381,9 +450,19 @@ class Kube:
         created = ns.metadata.creation_timestamp
         return created.timestamp() if created else None
 
-    def ensure_namespace(self, name: str, timeout: float) -> str:
-        """Create the namespace unless it exists; one still Terminating from a previous run is
-        waited for (it cannot be reused), not fought."""
+    def namespace_owned(self, name: str, owner: str) -> bool | None:
+        """True when obsctl created the namespace for this environment, False when it is someone
+        else's (adopted), None when it does not exist."""
+        try:
+            ns = self._call(f"read namespace {name}", self.core.read_namespace, name)
+        except NotFound:
+            return None
+        return owned_by(ns.metadata, owner)
+
+    def ensure_namespace(self, name: str, timeout: float, owner: str) -> str:
+        """Create the namespace with obsctl's mark unless it exists; one still Terminating from a
+        previous run is waited for (it cannot be reused), not fought. An existing namespace that
+        is not obsctl's is adopted as it is: never relabelled, and never deleted by `down`."""
         from kubernetes import client
 
         phase = self.namespace_phase(name)
@@ -393,8 +472,11 @@ class Kube:
             waited = " (waited for the old one to finish terminating)"
             phase = None
         if phase is not None:
-            return f"{name} exists"
-        body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=dict(MANAGED_BY)))
+            if self.namespace_owned(name, owner):
+                return f"{name} exists"
+            return f"{name} exists and is not obsctl's: adopted (down removes only obsctl's objects from it)"
+        labels, annotations = owner_marks(owner)
+        body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels, annotations=annotations))
         try:
             self._call(f"create namespace {name}", self.core.create_namespace, body)
         except Conflict:
@@ -450,71 +532,81 @@ class Kube:
         )
         return f"{name} gone after removing finalizers of {', '.join(removed) or 'nothing'}"
 
-    def _namespaced_kinds(self) -> list[tuple[str, Callable[..., Any], Callable[[str, str, dict[str, Any]], Any]]]:
-        """(kind, list function, patch function) of the objects whose finalizers we look at."""
-        c, a = self.core, self.apps
-        return [
-            (
-                "persistentvolumeclaim",
-                c.list_namespaced_persistent_volume_claim,
-                c.patch_namespaced_persistent_volume_claim,
-            ),
-            ("service", c.list_namespaced_service, c.patch_namespaced_service),
-            ("pod", c.list_namespaced_pod, c.patch_namespaced_pod),
-            ("secret", c.list_namespaced_secret, c.patch_namespaced_secret),
-            ("configmap", c.list_namespaced_config_map, c.patch_namespaced_config_map),
-            ("deployment", a.list_namespaced_deployment, a.patch_namespaced_deployment),
-            ("statefulset", a.list_namespaced_stateful_set, a.patch_namespaced_stateful_set),
-            ("daemonset", a.list_namespaced_daemon_set, a.patch_namespaced_daemon_set),
-        ]
+    def _get_json(self, doing: str, path: str, **params: Any) -> Any:
+        """GET an API path and decode its JSON body (discovery, and lists of any resource)."""
+        import json
 
-    def _custom_kinds(self) -> list[tuple[str, str, str]]:
-        return [("monitoring.coreos.com", "v1", plural) for plural in MONITORING_PLURALS_V1]
+        with _guarded(doing, self.server):
+            resp = self.api_client.call_api(
+                path,
+                "GET",
+                query_params=list(params.items()),
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=self.request_timeout,
+            )
+            data = resp[0].data if isinstance(resp, tuple) else resp.data
+            return json.loads(data)
 
-    def _objects_with_finalizers(self, namespace: str) -> list[tuple[str, str, list[str], Callable[[], Any]]]:
-        """(kind, name, finalizers, remover) of every object in the namespace holding finalizers."""
-        found: list[tuple[str, str, list[str], Callable[[], Any]]] = []
-        patch = {"metadata": {"finalizers": None}}
-        for kind, list_fn, patch_fn in self._namespaced_kinds():
+    def _merge_patch(self, doing: str, path: str, body: dict[str, Any]) -> None:
+        """PATCH an API path with a JSON merge patch (every resource, custom ones included,
+        accepts it; a strategic merge patch is refused by custom resources)."""
+        with _guarded(doing, self.server):
+            self.api_client.call_api(
+                path,
+                "PATCH",
+                header_params={"Accept": "application/json", "Content-Type": "application/merge-patch+json"},
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=self.request_timeout,
+            )
+
+    def namespaced_resources(self) -> list[tuple[str, str, str]]:
+        """(API path prefix, resource, kind) of every namespaced resource the server can list and patch,
+        from discovery, as the namespace controller sees them: built-in kinds and every custom
+        resource (AlertmanagerConfig, ScrapeConfig, PrometheusAgent, anyone's CRDs)."""
+        found: list[tuple[str, str, str]] = []
+        seen: set[tuple[str, str]] = set()  # (group, resource): a resource served at several versions once
+
+        def add(group: str, prefix: str, listing: dict[str, Any]) -> None:
+            for res in listing.get("resources", []):
+                verbs = set(res.get("verbs") or [])
+                key = (group, res["name"])
+                if res.get("namespaced") and "/" not in res["name"] and {"list", "patch"} <= verbs and key not in seen:
+                    seen.add(key)
+                    found.append((prefix, res["name"], str(res.get("kind") or res["name"])))
+
+        add("", "/api/v1", self._get_json("discover /api/v1", "/api/v1"))
+        for group in self._get_json("discover /apis", "/apis").get("groups", []):
+            preferred = (group.get("preferredVersion") or {}).get("groupVersion")
+            # every served version, the preferred first: AlertmanagerConfig and ScrapeConfig are
+            # served only at v1alpha1 of monitoring.coreos.com, whose preferred version is v1
+            versions = [v.get("groupVersion") for v in group.get("versions") or []]
+            for gv in dict.fromkeys([preferred, *versions]):
+                if not gv:
+                    continue
+                try:
+                    add(group.get("name", ""), f"/apis/{gv}", self._get_json(f"discover /apis/{gv}", f"/apis/{gv}"))
+                except ToolError:  # an aggregated API that is down: the namespace controller reports it too
+                    continue
+        return found
+
+    def _objects_with_finalizers(self, namespace: str) -> list[tuple[str, str, list[str], str]]:
+        """(kind in lower case, name, finalizers, API path) of every object in the namespace
+        holding finalizers, whatever its kind."""
+        found: list[tuple[str, str, list[str], str]] = []
+        for prefix, resource, kind in self.namespaced_resources():
+            path = f"{prefix}/namespaces/{namespace}/{resource}"
             try:
-                items = self._call(f"list {kind}s in {namespace}", list_fn, namespace).items
-            except NotFound:
+                listing = self._get_json(f"list {resource} in {namespace}", path)
+            except ToolError:  # gone meanwhile, or not listable after all
                 continue
-            for o in items:
-                if o.metadata.finalizers:
-                    found.append(
-                        (
-                            kind,
-                            o.metadata.name,
-                            list(o.metadata.finalizers),
-                            lambda f=patch_fn, n=o.metadata.name: f(n, namespace, patch),
-                        )
-                    )
-        for group, version, plural in self._custom_kinds():
-            try:
-                listing = self._call(
-                    f"list {plural} in {namespace}",
-                    self.custom.list_namespaced_custom_object,
-                    group,
-                    version,
-                    namespace,
-                    plural,
-                )
-            except ToolError:  # the CRD may be gone already
-                continue
-            for o in listing.get("items", []):
-                meta = o.get("metadata", {})
+            for obj in listing.get("items", []) or []:
+                meta = obj.get("metadata", {})
                 if meta.get("finalizers"):
-                    found.append(
-                        (
-                            plural.rstrip("s"),
-                            meta["name"],
-                            list(meta["finalizers"]),
-                            lambda g=group, v=version, p=plural, n=meta["name"]: (
-                                self.custom.patch_namespaced_custom_object(g, v, namespace, p, n, patch)
-                            ),
-                        )
-                    )
+                    found.append((kind.lower(), meta["name"], list(meta["finalizers"]), f"{path}/{meta['name']}"))
         return found
 
     def namespace_blockers(self, name: str) -> list[str]:
@@ -532,8 +624,8 @@ class Kube:
                 "NamespaceDeletionContentFailure",
             ):
                 out.append(f"{cond.type}: {cond.message}")
-        for kind, obj, finalizers, _ in self._objects_with_finalizers(name):
-            out.append(f"{kind}/{obj} (finalizers: {', '.join(finalizers)})")
+        for resource, obj, finalizers, _ in self._objects_with_finalizers(name):
+            out.append(f"{resource}/{obj} (finalizers: {', '.join(finalizers)})")
         if ns.spec and ns.spec.finalizers:
             out.append(f"namespace/{name} (finalizers: {', '.join(ns.spec.finalizers)})")
         return out or ["no finalizers found (the API server may still be deleting content)"]
@@ -544,12 +636,12 @@ class Kube:
         from kubernetes import client
 
         removed = []
-        for kind, obj, _, remover in self._objects_with_finalizers(name):
+        for resource, obj, _, path in self._objects_with_finalizers(name):
             try:
-                self._call(f"remove finalizers of {kind}/{obj}", lambda r=remover, **_: r())
+                self._merge_patch(f"remove finalizers of {resource}/{obj}", path, {"metadata": {"finalizers": None}})
             except NotFound:
                 continue
-            removed.append(f"{kind}/{obj}")
+            removed.append(f"{resource}/{obj}")
         try:
             ns = self._call(f"read namespace {name}", self.core.read_namespace, name)
         except NotFound:
@@ -564,6 +656,35 @@ class Kube:
         return removed
 
     # -- CRDs and rollouts -----------------------------------------------------------------------
+
+    def server_version(self) -> str:
+        """The API server's version (GET /version): the cheapest proof that it answers."""
+        from kubernetes import client
+
+        info = self._call("read the server version", client.VersionApi(self.api_client).get_code)
+        return str(info.git_version)
+
+    def crd_annotations(self) -> dict[str, dict[str, str]]:
+        """Every CRD in the cluster by name, with its annotations."""
+        listing = self._call("list CRDs", self.ext.list_custom_resource_definition)
+        return {c.metadata.name: dict(c.metadata.annotations or {}) for c in listing.items}
+
+    def apply_crd(self, doc: dict[str, Any]) -> None:
+        """Server-side apply of one CustomResourceDefinition (field manager obsctl, conflicts
+        forced), which is how CRDs too large for client-side apply are upgraded (the
+        kube-prometheus-stack upgrade notes: `kubectl apply --server-side`)."""
+        name = doc["metadata"]["name"]
+        with _guarded(f"apply CRD {name}", self.server):
+            self.api_client.call_api(
+                f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}",
+                "PATCH",
+                query_params=[("fieldManager", "obsctl"), ("force", "true")],
+                header_params={"Accept": "application/json", "Content-Type": "application/apply-patch+yaml"},
+                body=doc,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=self.request_timeout,
+            )
 
     def wait_crds_established(self, names: list[str], timeout: float) -> str:
         """Wait (by watch) until every named CRD exists with condition Established=True."""
@@ -628,25 +749,64 @@ class Kube:
 
     # -- cleanup before uninstall ----------------------------------------------------------------
 
-    def delete_load_balancers_and_claims(self, namespace: str, timeout: float) -> tuple[list[str], list[str]]:
-        """Delete every Service of type LoadBalancer (and wait until they are gone, so the cloud
-        load balancer is released while the controller that releases it still runs) and every
-        PersistentVolumeClaim (their volumes are freed when the pods using them go)."""
+    def release_resources(self, namespace: str, releases: set[str]) -> ReleaseResources:
+        """The LoadBalancer Services and PVCs in the namespace that belong to `releases`:
+
+        - objects a release created itself (Helm's meta.helm.sh annotations name it);
+        - objects the Prometheus Operator created for a custom resource of such a release
+          (ownerReferences to its Prometheus / Alertmanager / ThanosRuler / PrometheusAgent);
+        - PVCs made from the volumeClaimTemplates of a StatefulSet that is one of the above.
+
+        Anything else in the namespace is someone else's and is not listed."""
         try:
             services = self._call(f"list services in {namespace}", self.core.list_namespaced_service, namespace).items
         except NotFound:
-            return [], []
-        lbs = [s.metadata.name for s in services if s.spec and s.spec.type == "LoadBalancer"]
-        for name in lbs:
+            return ReleaseResources()
+        owners: set[tuple[str, str]] = set()  # (kind, name) of the releases' operator-managed resources
+        for group, version, plural, kind in OPERATOR_WORKLOAD_KINDS:
+            try:
+                listing = self._call(
+                    f"list {plural} in {namespace}",
+                    self.custom.list_namespaced_custom_object,
+                    group,
+                    version,
+                    namespace,
+                    plural,
+                )
+            except ToolError:  # the CRD is not installed (or not served at this version)
+                continue
+            for obj in listing.get("items", []):
+                if helm_release_of(obj.get("metadata", {}), namespace) in releases:
+                    owners.add((kind, obj["metadata"]["name"]))
+
+        def ours(meta: Any) -> bool:
+            if helm_release_of(meta, namespace) in releases:
+                return True
+            return any((ref.kind, ref.name) in owners for ref in (meta.owner_references or []))
+
+        sets = self._call(f"list statefulsets in {namespace}", self.apps.list_namespaced_stateful_set, namespace).items
+        our_sets = [sts for sts in sets if ours(sts.metadata)]
+        claims = self._call(
+            f"list PVCs in {namespace}", self.core.list_namespaced_persistent_volume_claim, namespace
+        ).items
+        our_claims = [c for c in claims if ours(c.metadata) or any(_claim_of_statefulset(c, s) for s in our_sets)]
+        return ReleaseResources(
+            load_balancers=sorted(
+                s.metadata.name for s in services if s.spec and s.spec.type == "LoadBalancer" and ours(s.metadata)
+            ),
+            claims=sorted(c.metadata.name for c in our_claims),
+            volumes=sorted(c.spec.volume_name for c in our_claims if c.spec and c.spec.volume_name),
+        )
+
+    def delete_release_resources(self, namespace: str, releases: set[str], timeout: float) -> ReleaseResources:
+        """Delete the LoadBalancer Services and PVCs of `releases` (see `release_resources`) and
+        wait until the Services are gone, so the cloud load balancer is released while the
+        controller that releases it still runs; a PVC goes when the Pod using it goes."""
+        found = self.release_resources(namespace, releases)
+        for name in found.load_balancers:
             with contextlib.suppress(NotFound):
                 self._call(f"delete service {namespace}/{name}", self.core.delete_namespaced_service, name, namespace)
-        claims = [
-            c.metadata.name
-            for c in self._call(
-                f"list PVCs in {namespace}", self.core.list_namespaced_persistent_volume_claim, namespace
-            ).items
-        ]
-        for name in claims:
+        for name in found.claims:
             with contextlib.suppress(NotFound):
                 self._call(
                     f"delete PVC {namespace}/{name}",
@@ -654,11 +814,12 @@ class Kube:
                     name,
                     namespace,
                 )
-        if lbs:
+        if found.load_balancers:
+            wanted = set(found.load_balancers)
 
             def verdict(objs: dict[str, Any]) -> str | None:
-                left = [n for n, s in objs.items() if s.spec and s.spec.type == "LoadBalancer"]
-                return f"LoadBalancer services still present: {', '.join(sorted(left))}" if left else None
+                left = sorted(wanted & set(objs))
+                return f"LoadBalancer services still present: {', '.join(left)}" if left else None
 
             self._await(
                 f"LoadBalancer services in {namespace} gone",
@@ -668,23 +829,65 @@ class Kube:
                 timeout,
                 hint="the cloud controller releases the load balancer; check its events",
             )
-        return lbs, claims
+        return found
+
+    def wait_volumes_gone(self, names: list[str], timeout: float) -> str:
+        """Wait until the PersistentVolumes are gone (their provisioner deletes the disk first).
+        A volume whose reclaim policy is Retain stays by design: it is named, not waited for."""
+        if not names:
+            return "no volumes"
+        retained = []
+        for name in names:
+            try:
+                pv = self._call(f"read persistentvolume {name}", self.core.read_persistent_volume, name)
+            except NotFound:
+                continue
+            if (pv.spec.persistent_volume_reclaim_policy or "Delete") == "Retain":
+                retained.append(name)
+        wanted = set(names) - set(retained)
+
+        def verdict(objs: dict[str, Any]) -> str | None:
+            left = sorted(wanted & set(objs))
+            if not left:
+                return None
+            return "volumes still present: " + ", ".join(
+                f"{n} ({objs[n].status.phase if objs[n].status else 'unknown'})" for n in left
+            )
+
+        if wanted:
+            self._await(
+                "PersistentVolumes released",
+                self.core.list_persistent_volume,
+                (),
+                verdict,
+                timeout,
+                hint="the storage provisioner deletes the disk, then the volume; kubectl describe pv <name>",
+            )
+        kept = f"; kept (reclaim policy Retain): {', '.join(sorted(retained))}" if retained else ""
+        return f"{len(wanted)} volume(s) released{kept}"
 
     # -- secrets -------------------------------------------------------------------------------
 
-    def ensure_admin_secret(self, namespace: str, name: str, user: str = "admin") -> bool:
+    def secret_owner_state(self, namespace: str, name: str, owner: str) -> str:
+        """ "absent", "owned" (obsctl made it for this environment) or "foreign"."""
+        try:
+            secret = self._call(f"read secret {namespace}/{name}", self.core.read_namespaced_secret, name, namespace)
+        except NotFound:
+            return "absent"
+        return "owned" if owned_by(secret.metadata, owner) else "foreign"
+
+    def ensure_admin_secret(self, namespace: str, name: str, owner: str, user: str = "admin") -> bool:
         """Create a Secret with `admin-user` and a generated `admin-password` unless it exists
-        (an existing one is kept: Grafana's database already holds that password). True when
-        it was created. The password is never returned or logged here."""
+        (an existing one is kept: Grafana's database already holds that password; one the user
+        made is theirs and is used as it is). True when it was created. The password is never
+        returned or logged here."""
         from kubernetes import client
 
-        try:
-            self._call(f"read secret {namespace}/{name}", self.core.read_namespaced_secret, name, namespace)
+        if self.secret_owner_state(namespace, name, owner) != "absent":
             return False
-        except NotFound:
-            pass
+        labels, annotations = owner_marks(owner)
         body = client.V1Secret(
-            metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=dict(MANAGED_BY)),
+            metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels, annotations=annotations),
             type="Opaque",
             string_data={"admin-user": user, "admin-password": _secrets.token_urlsafe(24)},
         )
@@ -693,6 +896,50 @@ class Kube:
         except Conflict:
             return False
         return True
+
+    def apply_secret(self, namespace: str, name: str, data: dict[str, str], owner: str) -> str:
+        """Make the Secret hold exactly `data` (created with obsctl's mark, or updated when it is
+        obsctl's); "created", "updated" or "unchanged". A Secret of that name that is not obsctl's
+        is refused, never overwritten. Values are never returned or logged."""
+        import base64
+
+        from kubernetes import client
+
+        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in sorted(data.items())}
+        labels, annotations = owner_marks(owner)
+        try:
+            current = self._call(f"read secret {namespace}/{name}", self.core.read_namespaced_secret, name, namespace)
+        except NotFound:
+            current = None
+        if current is None:
+            body = client.V1Secret(
+                metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels, annotations=annotations),
+                type="Opaque",
+                data=encoded,
+            )
+            self._call(f"create secret {namespace}/{name}", self.core.create_namespaced_secret, namespace, body)
+            return "created"
+        if not owned_by(current.metadata, owner):
+            raise ToolError(
+                f"secret {namespace}/{name} exists and is not obsctl's; it was not changed",
+                "rename kubernetes.alertmanager_secret, or remove that Secret yourself",
+            )
+        if (current.data or {}) == encoded:
+            return "unchanged"
+        patch = {"data": {k: encoded.get(k) for k in {*(current.data or {}), *encoded}}}
+        self._call(f"update secret {namespace}/{name}", self.core.patch_namespaced_secret, name, namespace, patch)
+        return "updated"
+
+    def delete_owned_secret(self, namespace: str, name: str, owner: str) -> str:
+        """Delete the Secret only when it carries obsctl's mark for this environment."""
+        state = self.secret_owner_state(namespace, name, owner)
+        if state == "owned":
+            with contextlib.suppress(NotFound):
+                self._call(f"delete secret {namespace}/{name}", self.core.delete_namespaced_secret, name, namespace)
+            return f"{namespace}/{name} deleted"
+        if state == "foreign":
+            return f"{namespace}/{name} kept (not obsctl's)"
+        return f"{namespace}/{name} absent"
 
     def read_secret_key(self, namespace: str, name: str, key: str) -> str:
         import base64
@@ -775,14 +1022,15 @@ class Kube:
 
     # -- port-forward --------------------------------------------------------------------------
 
-    def ready_pod_for_service(self, namespace: str, service: str, port: int | None = None) -> tuple[str, int]:
-        """A Ready pod behind the Service and the pod port the Service port leads to."""
+    def ready_pod_for_service(self, namespace: str, service: str, port: int | str | None = None) -> tuple[str, int]:
+        """A Ready pod behind the Service and the pod port the Service port (its number or its
+        name) leads to."""
         svc = self.service(namespace, service)
         selector = ",".join(f"{k}={v}" for k, v in sorted((svc.spec.selector or {}).items()))
         if not selector:
             raise ToolError(f"service {namespace}/{service} has no selector; cannot pick a pod")
         ports = svc.spec.ports or []
-        chosen = next((p for p in ports if port is None or p.port == port), None)
+        chosen = next((p for p in ports if port is None or port in (p.port, p.name)), None)
         if chosen is None:
             raise ToolError(f"service {namespace}/{service} has no port {port}")
         pods = [p for p in self.pods(namespace, selector) if p.ready]

@@ -81,7 +81,12 @@ def _app_service(t: KubernetesTarget) -> str:
 
 
 def _app_metrics(t: KubernetesTarget) -> str:
-    text = t.kube.proxy_get(t.app_ns, t.app_fullname, "http", t.spec.scrape.path)
+    """The app's /metrics, read through a port-forward to one of its Pods: the app's
+    NetworkPolicy admits only Prometheus' namespace, so the API server's service proxy (whose
+    connection comes from the control plane) is refused wherever NetworkPolicy is enforced
+    (kind >= 0.24, EKS with the VPC CNI's policy agent); port-forward enters through the kubelet."""
+    with t.forward_to_service(t.app_ns, t.app_fullname, "http") as fwd:
+        text = HttpApi(fwd.url, "the app").get_text(t.spec.scrape.path)
     families = content.metrics_complete(text, f"{t.app_fullname}{t.spec.scrape.path}")
     return f"{families} families, the {len(content.EXPECTED_METRICS)} expected present"
 
@@ -192,6 +197,10 @@ def drill_pod_down(t: KubernetesTarget, timeout: float | None = None) -> list[Ch
     def wait(what: str, probe: Any) -> float:
         return wait_for(what, probe, budget, interval=1.0)
 
+    def context() -> str:
+        # the drill scales a Deployment to zero: only ever on the cluster the environment names
+        return t.guard()
+
     def scale_down() -> str:
         t.scale_app(0)
         scaled.append(True)
@@ -217,6 +226,7 @@ def drill_pod_down(t: KubernetesTarget, timeout: float | None = None) -> list[Ch
         return f"resolved after {took:.1f}s"
 
     return [
+        steps.step("kube context", context),
         steps.step("scale the app to 0", scale_down),
         steps.step("firing", firing),
         steps.step("reaches Alertmanager", in_am),

@@ -6,12 +6,18 @@ status.conditions), Deployments / StatefulSets / DaemonSets (+ the scale subreso
 PVCs, Secrets (stringData becomes base64 data), ConfigMaps, Pods and monitoring.coreos.com
 custom objects. It speaks:
 
-- list (with resourceVersion), get, create, delete, merge PATCH, PUT .../finalize;
+- /version, and discovery (/api/v1, /apis, /apis/{group}/{version}) built from the kinds below
+  and the CRDs in the store, so a client that discovers every namespaced resource sees them;
+- list (with resourceVersion), get, create, delete, merge PATCH, PUT .../finalize, and
+  server-side apply (PATCH application/apply-patch+yaml: create or update); a strategic merge
+  patch on a custom resource is refused with 415, as a real API server does;
 - WATCH: `?watch=true` answers a chunked stream of JSON lines ({"type", "object"}) from the
   requested resourceVersion on, honouring fieldSelector metadata.name=, labelSelector k=v and
   timeoutSeconds; a resourceVersion older than `compacted_before` gets an ERROR 410 event;
 - the service proxy: /api/v1/namespaces/{ns}/services/{name}:{port}/proxy/{path}, answered by
-  handlers a test registers;
+  handlers a test registers, unless a NetworkPolicy in the namespace selects the Service's Pods
+  and admits no source outside the cluster's Pods: the proxied connection comes from the API
+  server, so such a policy blocks it (503, like a real API server whose dial times out);
 - the pod portforward: a websocket upgrade (RFC 6455 framing, the v4.channel.k8s.io channel
   protocol the client's kubernetes.stream.portforward speaks), relayed to a TCP backend a test
   registers for the pod.
@@ -36,8 +42,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-CLUSTER_SCOPED = {"namespaces", "nodes", "customresourcedefinitions"}
+CLUSTER_SCOPED = {"namespaces", "nodes", "customresourcedefinitions", "persistentvolumes", "storageclasses"}
 KINDS = {
+    "persistentvolumes": ("v1", "PersistentVolume"),
+    "storageclasses": ("storage.k8s.io/v1", "StorageClass"),
+    "networkpolicies": ("networking.k8s.io/v1", "NetworkPolicy"),
+    "ingresses": ("networking.k8s.io/v1", "Ingress"),
     "namespaces": ("v1", "Namespace"),
     "nodes": ("v1", "Node"),
     "pods": ("v1", "Pod"),
@@ -167,6 +177,10 @@ class FakeKube:
         # `portforward_started` tells the test that a handshake is in flight
         self.portforward_gate: threading.Event | None = None
         self.portforward_started = threading.Event()
+        # a CRD created through the API gets NamesAccepted + Established after this many seconds
+        self.crd_establish_delay = 0.2
+        # the service proxy honours NetworkPolicies (as a real cluster whose CNI enforces them)
+        self.enforce_network_policy = True
         self._stop = threading.Event()
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         server.daemon_threads = True
@@ -218,7 +232,7 @@ class FakeKube:
         """Create or replace an object (as a controller would), emitting ADDED or MODIFIED."""
         with self.lock:
             obj = copy.deepcopy(obj)
-            api, kind = KINDS.get(resource, ("monitoring.coreos.com/v1", resource[:-1].capitalize()))
+            api, kind = KINDS.get(resource) or self.custom_kind(resource)
             obj.setdefault("apiVersion", api)
             obj.setdefault("kind", kind)
             meta = obj.setdefault("metadata", {})
@@ -240,6 +254,38 @@ class FakeKube:
             self.objects[key] = obj
             self._emit(resource, key[1], "MODIFIED" if existed else "ADDED", obj)
             return copy.deepcopy(obj)
+
+    def custom_kind(self, resource: str) -> tuple[str, str]:
+        """(apiVersion, kind) of a custom resource: from its CRD in the store, else monitoring.coreos.com/v1."""
+        for key, obj in self.objects.items():
+            if key[0] == "customresourcedefinitions" and obj["spec"]["names"]["plural"] == resource:
+                version = next((v["name"] for v in obj["spec"]["versions"] if v.get("storage")), "v1")
+                return f"{obj['spec']['group']}/{version}", obj["spec"]["names"]["kind"]
+        return "monitoring.coreos.com/v1", resource[:-1].capitalize()
+
+    def discovery(self) -> dict[str, list[dict[str, Any]]]:
+        """groupVersion -> API resources, as discovery shows them."""
+        verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
+        out: dict[str, list[dict[str, Any]]] = {}
+        for resource, (api, kind) in KINDS.items():
+            out.setdefault(api, []).append(
+                {"name": resource, "kind": kind, "namespaced": resource not in CLUSTER_SCOPED, "verbs": verbs}
+            )
+            if resource == "deployments":
+                out[api].append({"name": "deployments/scale", "kind": "Scale", "namespaced": True, "verbs": verbs})
+        with self.lock:
+            crds = [o for (r, _, _), o in self.objects.items() if r == "customresourcedefinitions"]
+        for c in crds:
+            for v in c["spec"]["versions"]:
+                out.setdefault(f"{c['spec']['group']}/{v['name']}", []).append(
+                    {
+                        "name": c["spec"]["names"]["plural"],
+                        "kind": c["spec"]["names"]["kind"],
+                        "namespaced": c["spec"].get("scope", "Namespaced") == "Namespaced",
+                        "verbs": verbs,
+                    }
+                )
+        return out
 
     def get(self, resource: str, name: str, namespace: str = "") -> dict[str, Any] | None:
         with self.lock:
@@ -287,9 +333,19 @@ class FakeKube:
             return obj
 
     def _controller(self) -> None:
-        """The namespace lifecycle controller (and garbage collection of finalized objects)."""
+        """The namespace lifecycle controller (and garbage collection of finalized objects), and
+        the apiextensions controller that establishes new CRDs."""
         while not self._stop.wait(0.05):
             with self.lock:
+                for key, obj in list(self.objects.items()):
+                    since = obj["metadata"].get("annotations", {}).get("fake/created-at")
+                    young = since is None or time.monotonic() - float(since) < self.crd_establish_delay
+                    if (
+                        key[0] == "customresourcedefinitions"
+                        and not young
+                        and not obj.get("status", {}).get("conditions")
+                    ):
+                        self.update("customresourcedefinitions", key[2], status=crd(key[2].split(".")[0])["status"])
                 for key, obj in list(self.objects.items()):
                     meta = obj["metadata"]
                     if key[0] != "namespaces" and meta.get("deletionTimestamp") and not meta.get("finalizers"):
@@ -357,6 +413,39 @@ def _selectors(q: dict[str, str]) -> Callable[[dict[str, Any]], bool]:
     return match
 
 
+def _policy_blocks_api_server(fake: FakeKube, ns: str, service: str) -> bool:
+    """Whether the NetworkPolicies of the namespace keep the API server (a source that is no Pod
+    of the cluster) from the Service's Pods. A policy with Ingress in its policyTypes that
+    selects a Pod admits only what its rules list; a namespaceSelector or podSelector peer never
+    matches the API server, an ipBlock peer or a rule without `from` does."""
+    svc = fake.get("services", service, ns)
+    selector = ((svc or {}).get("spec") or {}).get("selector") or {}
+    if not selector:
+        return False
+    pods = [
+        p
+        for p in fake.list("pods", ns)
+        if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
+    ]
+    labels = [p["metadata"].get("labels") or {} for p in pods] or [selector]
+    selecting = []
+    for policy in fake.list("networkpolicies", ns):
+        spec = policy.get("spec", {})
+        if "Ingress" not in (spec.get("policyTypes") or ["Ingress"]):
+            continue
+        want = (spec.get("podSelector") or {}).get("matchLabels") or {}
+        if any(all(lab.get(k) == v for k, v in want.items()) for lab in labels):
+            selecting.append(spec)
+    if not selecting:
+        return False
+    for spec in selecting:
+        for rule in spec.get("ingress") or []:
+            peers = rule.get("from")
+            if not peers or any("ipBlock" in peer for peer in peers):
+                return False
+    return True
+
+
 def _route(path: str) -> tuple[str, str, str, str] | None:
     """(resource, namespace, name, subresource) of an API path; None when unknown."""
     parts = [unquote(p) for p in path.strip("/").split("/")]
@@ -382,6 +471,9 @@ def _route(path: str) -> tuple[str, str, str, str] | None:
 def _handler(fake: FakeKube) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body go out in separate writes: without TCP_NODELAY, Nagle holds the body
+        # until the client's delayed ACK (~40 ms per request)
+        disable_nagle_algorithm = True
 
         def log_message(self, *args: Any) -> None:  # quiet
             pass
@@ -415,6 +507,14 @@ def _handler(fake: FakeKube) -> type[BaseHTTPRequestHandler]:
                 auth = self.headers.get("Authorization", "")
                 if auth:
                     fake.tokens.add(auth)
+            if method == "GET" and url.path.rstrip("/") == "/version":
+                version = {"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake", "gitCommit": "fake"}
+                version |= {"gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.24"}
+                version |= {"compiler": "gc", "platform": "linux/amd64"}
+                return self._send(200, version)
+            discovered = self._discovery(url.path) if method == "GET" else None
+            if discovered is not None:
+                return self._send(200, discovered)
             route = _route(url.path)
             if route is None:
                 return self._status(404, "NotFound", f"the server could not find the requested resource {url.path}")
@@ -438,7 +538,16 @@ def _handler(fake: FakeKube) -> type[BaseHTTPRequestHandler]:
                         return self._status(404, "NotFound", f'namespaces "{ns}" not found')
                     if owner["status"].get("phase") == "Terminating":
                         return self._status(403, "Forbidden", f"namespace {ns} is being terminated")
+                if resource == "customresourcedefinitions":
+                    body = merge_patch(body, {"metadata": {"annotations": {"fake/created-at": str(time.monotonic())}}})
                 return self._send(201, fake.put(resource, body, ns))
+            ctype = self.headers.get("Content-Type", "")
+            if method == "PATCH" and ctype.startswith("application/apply-patch"):
+                return self._apply(resource, ns, name)
+            if method == "PATCH" and ctype == "application/strategic-merge-patch+json" and resource not in KINDS:
+                return self._status(
+                    415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {ctype}"
+                )
             obj = fake.get(resource, name, ns)
             if obj is None:
                 return self._status(404, "NotFound", f'{resource} "{name}" not found')
@@ -465,6 +574,60 @@ def _handler(fake: FakeKube) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, fake.put(resource, obj))
             return self._status(405, "MethodNotAllowed", f"{method} {self.path}")
 
+        def _discovery(self, path: str) -> dict[str, Any] | None:
+            """/api/v1, /apis and /apis/{group}/{version}; None for any other path."""
+            found = fake.discovery()
+            if path.rstrip("/") == "/api/v1":
+                return {"kind": "APIResourceList", "groupVersion": "v1", "resources": found.get("v1", [])}
+            if path.rstrip("/") == "/apis":
+                groups: dict[str, list[str]] = {}
+                for gv in found:
+                    if "/" in gv:
+                        group, version = gv.split("/")
+                        groups.setdefault(group, []).append(version)
+
+                # the preferred version is the most stable one (v1 before v1beta1 before v1alpha1)
+                def rank(v: str) -> tuple[int, str]:
+                    return (0 if "alpha" not in v and "beta" not in v else 1 if "beta" in v else 2, v)
+
+                return {
+                    "kind": "APIGroupList",
+                    "groups": [
+                        {
+                            "name": g,
+                            "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in sorted(vs, key=rank)],
+                            "preferredVersion": {
+                                "groupVersion": f"{g}/{min(vs, key=rank)}",
+                                "version": min(vs, key=rank),
+                            },
+                        }
+                        for g, vs in sorted(groups.items())
+                    ],
+                }
+            parts = path.strip("/").split("/")
+            if len(parts) == 3 and parts[0] == "apis" and f"{parts[1]}/{parts[2]}" in found:
+                gv = f"{parts[1]}/{parts[2]}"
+                return {"kind": "APIResourceList", "groupVersion": gv, "resources": found[gv]}
+            return None
+
+        def _apply(self, resource: str, ns: str, name: str) -> None:
+            """Server-side apply, much simplified: create, or replace what the body sets."""
+            body = self._body()
+            current = fake.get(resource, name, ns)
+            if current is None:
+                if resource == "customresourcedefinitions":
+                    body = merge_patch(body, {"metadata": {"annotations": {"fake/created-at": str(time.monotonic())}}})
+                return self._send(201, fake.put(resource, body, ns))
+            merged = dict(current)
+            merged["metadata"] = merge_patch(
+                current["metadata"],
+                {k: v for k, v in body.get("metadata", {}).items() if k in ("labels", "annotations")},
+            )
+            for key, value in body.items():
+                if key not in ("metadata", "status", "apiVersion", "kind"):
+                    merged[key] = value
+            return self._send(200, fake.put(resource, merged, ns))
+
         def _list(self, resource: str, ns: str, q: dict[str, str]) -> None:
             match = _selectors(q)
             with fake.lock:
@@ -473,7 +636,7 @@ def _handler(fake: FakeKube) -> type[BaseHTTPRequestHandler]:
                 if fake.stale_lists:
                     fake.stale_lists -= 1
                     rv = "1"
-            api, kind = KINDS.get(resource, ("monitoring.coreos.com/v1", resource))
+            api, kind = KINDS.get(resource) or fake.custom_kind(resource)
             self._send(
                 200, {"kind": f"{kind}List", "apiVersion": api, "metadata": {"resourceVersion": rv}, "items": items}
             )
@@ -524,6 +687,12 @@ def _handler(fake: FakeKube) -> type[BaseHTTPRequestHandler]:
 
         def _proxy(self, ns: str, name_port: str, path: str, q: dict[str, str]) -> None:
             name = name_port.split(":", 1)[0]
+            if fake.enforce_network_policy and _policy_blocks_api_server(fake, ns, name):
+                return self._status(
+                    503,
+                    "ServiceUnavailable",
+                    f"error trying to reach service: dial tcp 10.244.0.7:8000: i/o timeout (service {ns}/{name})",
+                )
             handler = fake.proxies.get((ns, name))
             if handler is None:
                 return self._status(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')

@@ -12,9 +12,11 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from obsctl import render as r
 from obsctl.targets.kubernetes import KubernetesTarget
@@ -45,78 +47,181 @@ process_resident_memory_bytes 1.0
 """
 
 
+def write_fake_kps_chart(folder: Path, version: str = "88.5.3", operator: str = "0.93.1") -> Path:
+    """A stand-in for the kube-prometheus-stack chart on disk: Chart.yaml and, like the real
+    chart, its CRDs in the `crds` subchart (charts/crds/crds/), annotated with the operator
+    version. Returns the chart folder (folder/kube-prometheus-stack)."""
+    chart = folder / "kube-prometheus-stack"
+    crds = chart / "charts" / "crds" / "crds"
+    crds.mkdir(parents=True, exist_ok=True)
+    (chart / "Chart.yaml").write_text(f"apiVersion: v2\nname: kube-prometheus-stack\nversion: {version}\n")
+    for name in k.MONITORING_CRDS:
+        plural, group = name.split(".", 1)
+        doc = crd(plural, group, established=None)
+        doc = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", **doc}
+        doc["metadata"]["annotations"] = {"operator.prometheus.io/version": operator}
+        if plural in ("alertmanagerconfigs", "prometheusagents", "scrapeconfigs"):
+            doc["spec"]["versions"] = [{"name": "v1alpha1", "served": True, "storage": True}]
+        doc.pop("status")
+        (crds / f"crd-{plural}.yaml").write_text(yaml.safe_dump(doc))
+    return chart
+
+
+def _helm_meta(name: str, release: str, namespace: str, **extra: Any) -> dict[str, Any]:
+    """metadata of an object a release creates: Helm's ownership annotations."""
+    annotations = {"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": namespace}
+    return {"name": name, "annotations": annotations, "labels": {"app.kubernetes.io/managed-by": "Helm"}, **extra}
+
+
 class RecordingHelm:
-    """The helm adapter's interface; records calls and makes their effects appear in the fake."""
+    """The helm adapter's interface; records calls and makes their effects appear in the fake.
+
+    What a release creates carries Helm's release annotations; what the operator creates for
+    it (the Prometheus StatefulSet, its PVC and PersistentVolume) carries an ownerReference to
+    the release's Prometheus object, as on a real cluster. `uninstall` removes exactly those."""
 
     def __init__(self, fake: FakeKube, t: KubernetesTarget, timeline: list[str], crd_delay: float = 0.3) -> None:
         self.fake, self.t, self.timeline, self.crd_delay = fake, t, timeline, crd_delay
         self.releases: dict[str, dict[str, Any]] = {}
         self.problems: list[str] = []
+        self.pulls: list[str] = []
+        fake.crd_establish_delay = crd_delay
 
     def _check(self, ok: bool, problem: str) -> None:
         if not ok:
             self.problems.append(problem)
 
-    def ensure_release(self, release: str, chart: Any, namespace: str, values: dict[str, Any]) -> str:
+    def pull(self, chart: Any, destination: Path) -> Path:
+        self.timeline.append(f"helm pull {chart.ref} {chart.version}")
+        self.pulls.append(chart.ref)
+        return write_fake_kps_chart(destination)
+
+    def release_marker(self, release: str, namespace: str) -> Any:
+        from obsctl.tools import helm as h
+
+        rel = self.releases.get(release)
+        if rel is None or rel["namespace"] != namespace:
+            return h.NOT_INSTALLED
+        marker = rel["values"].get("obsctl")
+        return marker if isinstance(marker, dict) else None
+
+    def ensure_release(
+        self, release: str, chart: Any, namespace: str, values: dict[str, Any], skip_crds: bool = False
+    ) -> str:
         self.timeline.append(f"helm ensure {release}")
         fake, t = self.fake, self.t
         self._check(fake.get("namespaces", namespace) is not None, f"{release}: namespace {namespace} missing")
+        established = [c for c in k.MONITORING_CRDS if k.crd_state(_crd_model(fake, c)) is None]
+        self._check(len(established) == len(k.MONITORING_CRDS), f"{release} installed before the CRDs were Established")
+        self._check(values.get("obsctl", {}).get("environment") == t.owner, f"{release} values carry no obsctl mark")
         if release == t.k.kps_release:
+            self._check(skip_crds, "kps installed without --skip-crds although obsctl applied the CRDs")
             secret = fake.get("secrets", t.k.grafana_admin_secret, t.mon_ns)
             self._check(secret is not None, "kps installed before the Grafana admin Secret")
             self._check("existingSecret" in json.dumps(values), "kps values do not reference the Secret")
-            for name in k.MONITORING_CRDS:
-                fake.put("customresourcedefinitions", crd(name.split(".")[0], established=False))
 
-            def establish() -> None:
-                time.sleep(self.crd_delay)
-                for name in k.MONITORING_CRDS:
-                    fake.put("customresourcedefinitions", crd(name.split(".")[0]))
+            def meta(name: str, **extra: Any) -> dict[str, Any]:
+                return _helm_meta(name, release, namespace, **extra)
 
-            threading.Thread(target=establish, daemon=True).start()
             wl = t.monitoring_workloads()
             for comp in ("grafana", "kube-state-metrics", "operator"):
-                fake.put("deployments", workload("deployments", wl[comp], 1, 0), t.mon_ns)
-            for comp in ("prometheus", "alertmanager"):
-                fake.put("statefulsets", workload("statefulsets", wl[comp], 1, 0), t.mon_ns)
-            fake.put("daemonsets", workload("daemonsets", wl["node-exporter"], 2, 0), t.mon_ns)
-            fake.put("persistentvolumeclaims", {"metadata": {"name": "prometheus-db-0"}, "spec": {}}, t.mon_ns)
+                fake.put(
+                    "deployments",
+                    {**workload("deployments", wl[comp], 1, 0), "metadata": meta(wl[comp], generation=1)},
+                    namespace,
+                )
+            fake.put(
+                "daemonsets",
+                {
+                    **workload("daemonsets", wl["node-exporter"], 2, 0),
+                    "metadata": meta(wl["node-exporter"], generation=1),
+                },
+                namespace,
+            )
+            # the operator's part: a StatefulSet per Prometheus / Alertmanager object of the release
+            for comp, kind, plural in (
+                ("prometheus", "Prometheus", "prometheuses"),
+                ("alertmanager", "Alertmanager", "alertmanagers"),
+            ):
+                cr_name = f"{t.kps_fullname}-{comp}"
+                fake.put(plural, {"metadata": meta(cr_name), "spec": {}}, namespace)
+                selector = {"app.kubernetes.io/name": comp, "operator.prometheus.io/name": cr_name}
+                sts = workload("statefulsets", wl[comp], 1, 0, labels=selector)
+                owner = [
+                    {
+                        "apiVersion": "monitoring.coreos.com/v1",
+                        "kind": kind,
+                        "name": cr_name,
+                        "uid": "u-" + cr_name,
+                        "controller": True,
+                    }
+                ]
+                sts["metadata"] = {"name": wl[comp], "generation": 1, "labels": selector, "ownerReferences": owner}
+                if comp == "prometheus":
+                    db = f"prometheus-{cr_name}-db"
+                    sts["spec"]["volumeClaimTemplates"] = [{"metadata": {"name": db}, "spec": {}}]
+                    claim = f"{db}-{wl[comp]}-0"
+                    fake.put(
+                        "persistentvolumes",
+                        {
+                            "metadata": {"name": f"pvc-{claim}"},
+                            "spec": {
+                                "persistentVolumeReclaimPolicy": "Delete",
+                                "claimRef": {"namespace": namespace, "name": claim},
+                            },
+                            "status": {"phase": "Bound"},
+                        },
+                    )
+                    fake.put(
+                        "persistentvolumeclaims",
+                        {"metadata": {"name": claim, "labels": dict(selector)}, "spec": {"volumeName": f"pvc-{claim}"}},
+                        namespace,
+                    )
+                fake.put("statefulsets", sts, namespace)
+            # a LoadBalancer Service of the release (as prometheus.service.type=LoadBalancer makes)
+            lb = {"type": "LoadBalancer", "selector": {"app.kubernetes.io/name": "prometheus"}}
+            fake.put("services", {"metadata": meta(f"{t.kps_fullname}-prometheus-lb"), "spec": lb}, namespace)
             for comp, (svc, port, _) in t.services().items():
                 labels = {"app.kubernetes.io/name": comp}
                 target = "grafana" if comp == "grafana" else port
                 fake.put(
                     "services",
                     {
-                        "metadata": {"name": svc},
+                        "metadata": meta(svc),
                         "spec": {"selector": labels, "ports": [{"port": port, "targetPort": target}]},
                     },
-                    t.mon_ns,
+                    namespace,
                 )
+                labels = {**labels, "fake/release": release}
                 fake.put(
-                    "pods", pod(f"{comp}-0", labels, ports={"grafana": 3000} if comp == "grafana" else {}), t.mon_ns
+                    "pods", pod(f"{comp}-0", labels, ports={"grafana": 3000} if comp == "grafana" else {}), namespace
                 )
         else:
-            established = [c for c in k.MONITORING_CRDS if k.crd_state(_crd_model(fake, c)) is None]
-            self._check(
-                len(established) == len(k.MONITORING_CRDS), "app chart installed before the CRDs were Established"
-            )
             labels = {"app.kubernetes.io/name": "obsctl-app", "app.kubernetes.io/instance": release}
             replicas = values["replicas"]
-            fake.put("deployments", workload("deployments", t.app_fullname, replicas, 0, labels=labels), namespace)
+            dep = workload("deployments", t.app_fullname, replicas, 0, labels=labels)
+            dep["metadata"] = _helm_meta(t.app_fullname, release, namespace, generation=1)
+            fake.put("deployments", dep, namespace)
             fake.put(
                 "services",
                 {
-                    "metadata": {"name": t.app_fullname},
+                    "metadata": _helm_meta(t.app_fullname, release, namespace),
                     "spec": {"selector": labels, "ports": [{"name": "http", "port": 8000}]},
                 },
                 namespace,
             )
-            fake.put("services", {"metadata": {"name": "public"}, "spec": {"type": "LoadBalancer"}}, namespace)
+            fake.put(
+                "services",
+                {"metadata": _helm_meta("public", release, namespace), "spec": {"type": "LoadBalancer"}},
+                namespace,
+            )
+            for doc in _app_network_policies(values, release, namespace):
+                fake.put("networkpolicies", doc, namespace)
             sm = values["serviceMonitor"]
             fake.put(
                 "servicemonitors",
                 {
-                    "metadata": {"name": t.app_fullname},
+                    "metadata": _helm_meta(t.app_fullname, release, namespace),
                     "spec": {
                         "namespaceSelector": {"matchNames": [namespace]},
                         "endpoints": [{"port": "http", "path": "/metrics", "interval": sm["interval"]}],
@@ -129,19 +234,66 @@ class RecordingHelm:
 
     def uninstall(self, release: str, namespace: str) -> bool:
         self.timeline.append(f"helm uninstall {release}")
-        t = self.t
+        t, fake = self.t, self.fake
         if release == t.k.kps_release:
+            # by now obsctl has deleted its releases' LoadBalancer Services and claims itself
             self._check(t.k.app_release not in self.releases, "kps uninstalled before the app chart")
+            ours = {t.k.app_release, t.k.kps_release}
             for ns in (t.app_ns, t.mon_ns):
-                lbs = [s for s in self.fake.list("services", ns) if s["spec"].get("type") == "LoadBalancer"]
-                self._check(not lbs and not self.fake.list("persistentvolumeclaims", ns), f"LB/PVC left in {ns}")
-            for res in ("deployments", "statefulsets", "daemonsets", "services", "pods"):
-                for o in self.fake.list(res, t.mon_ns):
-                    self.fake.remove(res, o["metadata"]["name"], t.mon_ns)
+                for svc in fake.list("services", ns):
+                    if svc["spec"].get("type") == "LoadBalancer" and any(_of_release(svc, r, ns) for r in ours):
+                        self.problems.append(f"LoadBalancer {ns}/{svc['metadata']['name']} left at kps uninstall")
+                for claim in fake.list("persistentvolumeclaims", ns):
+                    if claim["metadata"]["name"].startswith(f"prometheus-{t.kps_fullname}"):
+                        self.problems.append(f"PVC {ns}/{claim['metadata']['name']} left at kps uninstall")
+        crs = {
+            o["metadata"]["name"]
+            for plural in ("prometheuses", "alertmanagers")
+            for o in fake.list(plural, namespace)
+            if _of_release(o, release, namespace)
+        }
+        for res in (
+            "deployments",
+            "statefulsets",
+            "daemonsets",
+            "services",
+            "pods",
+            "networkpolicies",
+            "servicemonitors",
+            "prometheuses",
+            "alertmanagers",
+        ):
+            for o in fake.list(res, namespace):
+                owned_by_cr = any(ref.get("name") in crs for ref in o["metadata"].get("ownerReferences", []))
+                if (
+                    _of_release(o, release, namespace)
+                    or owned_by_cr
+                    or (o["metadata"].get("labels") or {}).get("fake/release") == release
+                ):
+                    fake.remove(res, o["metadata"]["name"], namespace)
         return self.releases.pop(release, None) is not None
 
     def status(self, release: str, namespace: str) -> Any:
         return None
+
+
+def _of_release(obj: dict[str, Any], release: str, namespace: str) -> bool:
+    ann = obj["metadata"].get("annotations") or {}
+    return ann.get("meta.helm.sh/release-name") == release and ann.get("meta.helm.sh/release-namespace") == namespace
+
+
+def _app_network_policies(values: dict[str, Any], release: str, namespace: str) -> list[dict[str, Any]]:
+    """The app chart's NetworkPolicy as the real helm renders it from these values (so the fake
+    enforces the policy the chart really ships); none when helm is not installed."""
+    from obsctl.tools import binaries
+    from obsctl.tools import helm as h
+
+    exe = binaries.find("helm")
+    if exe is None:
+        return []
+    chart = Path(__file__).resolve().parents[2] / "app" / "chart"
+    text = h.Helm(exe, timeout=60).template(release, h.ChartRef(str(chart)), namespace, values)
+    return [d for d in yaml.safe_load_all(text) if d and d.get("kind") == "NetworkPolicy"]
 
 
 def _crd_model(fake: FakeKube, name: str) -> Any:
@@ -179,6 +331,12 @@ class Controllers:
 
     def _run(self) -> None:
         while not self._stop.wait(self.delay):
+            # the storage provisioner: a volume whose claim is gone is deleted (reclaim policy Delete)
+            for pv in self.fake.list("persistentvolumes"):
+                ref = pv["spec"].get("claimRef") or {}
+                gone = self.fake.get("persistentvolumeclaims", ref.get("name", ""), ref.get("namespace", "")) is None
+                if gone and pv["spec"].get("persistentVolumeReclaimPolicy", "Delete") == "Delete":
+                    self.fake.remove("persistentvolumes", pv["metadata"]["name"])
             for res in ("deployments", "statefulsets", "daemonsets"):
                 for o in self.fake.list(res):
                     ns, name = o["metadata"]["namespace"], o["metadata"]["name"]
@@ -208,7 +366,19 @@ class Controllers:
                 self.fake.remove("pods", name, ns)
 
 
-def serve_platform(fake: FakeKube, t: KubernetesTarget) -> ThreadingHTTPServer:
+class Servers(list[ThreadingHTTPServer]):
+    """The platform's HTTP servers (Grafana, the app's pods), stopped together."""
+
+    def shutdown(self) -> None:
+        for server in self:
+            server.shutdown()
+
+    def server_close(self) -> None:
+        for server in self:
+            server.server_close()
+
+
+def serve_platform(fake: FakeKube, t: KubernetesTarget) -> Servers:
     """Register the service-proxy answers and start a fake Grafana behind the port-forward."""
     groups = r.load_rule_groups(t.env.root)
 
@@ -294,4 +464,21 @@ def serve_platform(fake: FakeKube, t: KubernetesTarget) -> ThreadingHTTPServer:
     grafana = ThreadingHTTPServer(("127.0.0.1", 0), Grafana)
     threading.Thread(target=grafana.serve_forever, daemon=True).start()
     fake.backends[(t.mon_ns, "grafana-0")] = grafana.server_address  # type: ignore[assignment]
-    return grafana
+
+    class AppPod(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = METRICS if self.path.startswith("/metrics") else b"ok"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    app_pod = ThreadingHTTPServer(("127.0.0.1", 0), AppPod)
+    threading.Thread(target=app_pod.serve_forever, daemon=True).start()
+    for i in range(20):  # the Controllers name the app's pods app-0, app-1, ...
+        fake.backends[(t.app_ns, f"app-{i}")] = app_pod.server_address  # type: ignore[assignment]
+    return Servers([grafana, app_pod])

@@ -205,6 +205,9 @@ def kps_context(target: str, **extra: Any) -> dict[str, Any]:
             "kube_state_metrics": res("20m", "64Mi"),
             "node_exporter": res("20m", "32Mi"),
         },
+        "maximum_startup_seconds": 0,
+        "control_plane": {c: target != "eks" for c in EKS_MANAGED_CONTROL_PLANE},
+        "obsctl_marker": {"environment": "lab"},
     }
     context.update(extra)
     return context
@@ -230,6 +233,8 @@ def app_context(**extra: Any) -> dict[str, Any]:
         "dashboards": fixture["dashboards"],
         "fault_error_rate": 0.0,
         "fault_latency_ms": 0,
+        "image_pull_policy": "IfNotPresent",
+        "obsctl_marker": {"environment": "lab", "chartDigest": "0123456789abcdef"},
     }
     context.update(extra)
     return context
@@ -682,10 +687,12 @@ def test_kps_eks_turns_off_the_managed_control_plane_scrapers() -> None:
         assert values[component] == {"enabled": False}, component
 
 
-def test_kps_kubernetes_leaves_the_control_plane_scrapers_alone() -> None:
+def test_kps_control_plane_scrapers_follow_the_context() -> None:
     values = render_kps(kps_context("kubernetes"))
     for component in EKS_MANAGED_CONTROL_PLANE:
-        assert component not in values, component
+        assert values[component] == {"enabled": True}, component
+    values = render_kps(kps_context("kubernetes", control_plane={"kubeEtcd": False, "kubeProxy": True}))
+    assert values["kubeEtcd"] == {"enabled": False} and values["kubeProxy"] == {"enabled": True}
 
 
 @pytest.mark.parametrize("target", ["kubernetes", "eks"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from obsctl import config
 from obsctl.targets.kubernetes import KubernetesTarget
 from obsctl.tools import binaries
 from tests.fakekube.fixtures import make_env
@@ -35,10 +35,14 @@ def test_render_writes_values_and_every_app_manifest(tmp_path: Path) -> None:
     kps = yaml.safe_load((rendered / "helm/kube-prometheus-stack.values.yaml").read_text())
     assert kps["grafana"]["admin"]["existingSecret"] == "obsctl-grafana-admin"
     assert kps["prometheus"]["prometheusSpec"]["scrapeInterval"] == "1s"
-    assert kps["alertmanager"]["config"]["inhibit_rules"][0]["source_matchers"] == [
-        'alertname="FastAPIPodDown"',
-        'scope="all"',
-    ]
+    assert {
+        "source_matchers": ['alertname="FastAPIPodDown"', 'scope="all"'],
+        "target_matchers": ['alertname="FastAPIPodDown"', 'scope="replica"'],
+        "equal": ["job"],
+    } in kps["alertmanager"]["config"]["inhibit_rules"]
+    # a value the CRD forbids as 0 is never left to helm's truthiness (issue 7 section 1)
+    assert kps["prometheus"]["prometheusSpec"]["maximumStartupDurationSeconds"] == 0
+    assert kps["obsctl"] == {"environment": "lab"}  # the chart is not on disk yet: no digest
     app = yaml.safe_load((rendered / "helm/app.values.yaml").read_text())
     alerts = {r["alert"]: r for g in app["prometheusRule"]["groups"] for r in g["rules"] if "alert" in r}
     assert alerts["FastAPIPodDown"]["for"] == "2s"  # for_overrides apply to the cluster rules too
@@ -51,24 +55,37 @@ def test_render_writes_values_and_every_app_manifest(tmp_path: Path) -> None:
     assert KubernetesTarget(env).render().changed == []
 
 
-def test_values_with_secrets_are_written_0600_and_never_printed(tmp_path: Path) -> None:
-    alerting = "receivers: [{name: team, webhooks: [{url_env: TEAM_HOOK}]}]"
+def test_render_needs_no_secret_and_values_hold_only_file_references(tmp_path: Path) -> None:
+    """Receiver secrets live in a Secret obsctl owns and reach Alertmanager as files: no value in
+    any rendered file or in the output, and `render` works without them (issue 7 section 3)."""
+    alerting = (
+        "receivers: [{name: team, webhooks: [{url_env: TEAM_HOOK}], slack: [{api_url_env: SLACK_HOOK, channel: '#a'}]}]"
+    )
     env = make_env(tmp_path, tmp_path / "kc", extra_alerting=alerting)
     secret = "https://hooks.example.com/T0KEN-should-not-leak"
-    result = subprocess.run(
-        [sys.executable, "-m", "obsctl", "render", "--env", "lab", "--config", str(env.config_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TEAM_HOOK": secret},
-        cwd=env.root,
-    )
-    assert result.returncode == 0, result.stderr
-    assert secret not in result.stdout + result.stderr
-    path = env.rendered_dir / "helm/kube-prometheus-stack.values.yaml"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert secret in path.read_text()
-    assert stat.S_IMODE((env.rendered_dir / "helm/app.values.yaml").stat().st_mode) == 0o644
+    clean = {k: v for k, v in os.environ.items() if k not in ("TEAM_HOOK", "SLACK_HOOK")}
+    for extra in ({}, {"TEAM_HOOK": secret, "SLACK_HOOK": secret + "/slack"}):
+        result = subprocess.run(
+            [sys.executable, "-m", "obsctl", "render", "--env", "lab", "--config", str(env.config_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**clean, **extra},
+            cwd=env.root,
+        )
+        assert result.returncode == 0, result.stderr
+        assert secret not in result.stdout + result.stderr
+        assert "$TEAM_HOOK" in result.stdout and "$SLACK_HOOK" in result.stdout
+    assert "(not set: `up` refuses until it is)" not in result.stdout  # set the second time
+    for path in env.rendered_dir.rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_text(), path
+    kps = yaml.safe_load((env.rendered_dir / "helm/kube-prometheus-stack.values.yaml").read_text())
+    team = next(r for r in kps["alertmanager"]["config"]["receivers"] if r["name"] == "team")
+    folder = "/etc/alertmanager/secrets/obsctl-alertmanager-receivers"
+    assert team["webhook_configs"] == [{"url_file": f"{folder}/team.webhook-0.url", "send_resolved": True}]
+    assert team["slack_configs"][0]["api_url_file"] == f"{folder}/team.slack-0.api-url"
+    assert kps["alertmanager"]["alertmanagerSpec"]["secrets"] == ["obsctl-alertmanager-receivers"]
 
 
 def test_manifests_obsctl_renders_pass_checkov(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,8 +104,6 @@ def test_manifests_obsctl_renders_pass_checkov(tmp_path: Path, monkeypatch: pyte
     text = text.replace("digest: null", "digest: sha256:" + "ab" * 32)
     cfg = tmp_path / "obsctl.yaml"
     cfg.write_text(text)
-    monkeypatch.setenv("TEAM_WEBHOOK_URL", "https://hooks.invalid/team")
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.invalid/slack")
     env = config.load(str(cfg), env="kind")
     KubernetesTarget(env).render()
     manifest = env.rendered_dir / "manifests" / "app.yaml"
@@ -100,3 +115,53 @@ def test_manifests_obsctl_renders_pass_checkov(tmp_path: Path, monkeypatch: pyte
         timeout=300,
     )
     assert scan.returncode == 0, scan.stdout[-3000:] + scan.stderr[-1000:]
+
+
+def _app_container(env: config.Environment) -> dict:
+    docs = [d for d in yaml.safe_load_all((env.rendered_dir / "manifests/app.yaml").read_text()) if d]
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+@pytest.mark.parametrize(
+    ("distribution", "digest", "policy", "scraped"),
+    [
+        ("generic", None, "Always", True),
+        ("generic", "sha256:" + "ab" * 32, "IfNotPresent", True),
+        ("kind", None, "IfNotPresent", False),  # `kind load` puts the image on the node: no registry
+        ("k3d", None, "IfNotPresent", False),
+        ("kubeadm", None, "Always", False),
+    ],
+)
+def test_distribution_decides_pull_policy_and_control_plane_scrapes(
+    tmp_path: Path, distribution: str, digest: str | None, policy: str, scraped: bool
+) -> None:
+    text = make_env(tmp_path, tmp_path / "kc").config_path.read_text()
+    text = text.replace("kubernetes:\n", f"kubernetes:\n      distribution: {distribution}\n", 1)
+    if digest:
+        text = text.replace("app: {replicas: 2}", f"app: {{replicas: 2, image: {{digest: '{digest}'}}}}")
+    env_path = tmp_path / "project" / "obsctl.yaml"
+    env_path.write_text(text)
+    env = config.load(str(env_path), "lab")
+    KubernetesTarget(env).render()
+    assert _app_container(env)["imagePullPolicy"] == policy
+    kps = yaml.safe_load((env.rendered_dir / "helm/kube-prometheus-stack.values.yaml").read_text())
+    for key in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy"):
+        assert kps[key] == {"enabled": scraped}, key
+
+
+def test_a_changed_chart_template_changes_the_release_values(tmp_path: Path) -> None:
+    """Editing app/chart/templates/* without a version bump must still be applied by `up`: the
+    chart's digest is part of the release values, which pyhelm3 compares (issue 7 section 5)."""
+    import shutil
+
+    env = make_env(tmp_path, tmp_path / "kc")
+    project = env.root
+    (project / "app").unlink()  # a copy of the app we can edit, instead of the link to the repo's
+    shutil.copytree(Path(__file__).resolve().parents[2] / "app", project / "app", symlinks=False)
+    before = KubernetesTarget(env).values()[1]["obsctl"]
+    service = project / "app" / "chart" / "templates" / "service.yaml"
+    service.write_text(service.read_text() + "\n# a comment is a change too\n")
+    after = KubernetesTarget(env).values()[1]["obsctl"]
+    assert before["environment"] == after["environment"] == "lab"
+    assert before["chartDigest"] != after["chartDigest"]

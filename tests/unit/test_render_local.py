@@ -70,10 +70,20 @@ def test_alertmanager_routes_to_sink_first_and_inhibits_replica_noise() -> None:
         routes=[c.Route(receiver="team", matchers=['severity="critical"'])],
     )
     cfg = r.alertmanager_config(alerting, "http://127.0.0.1:1/")
-    assert cfg["route"]["routes"][0] == {"receiver": r.SINK_RECEIVER, "matchers": [], "continue": True}
-    assert cfg["route"]["routes"][1]["receiver"] == "team"
+    # Watchdog and InfoInhibitor go nowhere, before anything else (issue 7 section 4)
+    assert cfg["route"]["routes"][:2] == [
+        {"receiver": "null", "matchers": ['alertname="Watchdog"'], "continue": False},
+        {"receiver": "null", "matchers": ['alertname="InfoInhibitor"'], "continue": False},
+    ]
+    assert cfg["route"]["routes"][2] == {"receiver": r.SINK_RECEIVER, "matchers": [], "continue": True}
+    assert cfg["route"]["routes"][3]["receiver"] == "team"
     assert cfg["route"]["receiver"] == "team"
-    assert cfg["inhibit_rules"][0]["source_matchers"] == ['alertname="FastAPIPodDown"', 'scope="all"']
+    assert r.CHART_INHIBIT_RULES[0] in cfg["inhibit_rules"]
+    assert {
+        "source_matchers": ['alertname="FastAPIPodDown"', 'scope="all"'],
+        "target_matchers": ['alertname="FastAPIPodDown"', 'scope="replica"'],
+        "equal": ["job"],
+    } in cfg["inhibit_rules"]
 
 
 def test_secret_receivers_read_env_and_render_0600(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,6 +91,9 @@ def test_secret_receivers_read_env_and_render_0600(tmp_path: Path, monkeypatch: 
     monkeypatch.delenv("HOOK", raising=False)
     with pytest.raises(PreflightError, match="HOOK"):
         r.alertmanager_config(alerting, None)
+    # a review render needs no secret: a placeholder that can never resolve (RFC 2606 .invalid)
+    review = r.alertmanager_config(alerting, None, resolve=False)
+    assert review["receivers"][1]["webhook_configs"][0]["url"] == "https://obsctl-secret.invalid/from-env/HOOK"
     monkeypatch.setenv("HOOK", "https://secret.invalid/abc")
     text = r.alertmanager_yaml(r.alertmanager_config(alerting, None))
     path = tmp_path / "am.yml"

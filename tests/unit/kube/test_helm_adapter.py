@@ -4,6 +4,7 @@ recovered, an upgrade happens only on a change, values never reach the command l
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,43 @@ def test_status(helm: h.Helm, fake_helm: FakeHelm) -> None:
     assert helm.status("kps", "monitoring") is None
     fake_helm.set_release("kps", "monitoring", "deployed", "kube-prometheus-stack", "88.5.3", VALUES)
     assert helm.status("kps", "monitoring") == h.ReleaseState(2, "deployed", "kube-prometheus-stack", "88.5.3")
+
+
+def test_release_marker_reads_back_who_installed_a_release(helm: h.Helm, fake_helm: FakeHelm) -> None:
+    assert helm.release_marker("kps", "monitoring") is h.NOT_INSTALLED
+    fake_helm.set_release("kps", "monitoring", "deployed", "kube-prometheus-stack", "88.5.3", {"grafana": {}})
+    assert helm.release_marker("kps", "monitoring") is None  # someone else's
+    values = {**VALUES, "obsctl": {"environment": "lab", "chartDigest": "0" * 16}}
+    fake_helm.set_release("kps", "monitoring", "deployed", "kube-prometheus-stack", "88.5.3", values)
+    assert helm.release_marker("kps", "monitoring") == {"environment": "lab", "chartDigest": "0" * 16}
+
+
+def test_skip_crds_reaches_helm(helm: h.Helm, fake_helm: FakeHelm) -> None:
+    helm.ensure_release("kps", KPS, "monitoring", VALUES, skip_crds=True)
+    assert "--skip-crds" in fake_helm.calls[-1]
+
+
+def test_receiver_secrets_never_reach_helm_or_its_release(
+    fake_helm: FakeHelm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the real adapter and pyhelm3: no secret value in helm's argv, on its stdin values,
+    or in what `helm get values` gives back (issue 7 section 3)."""
+    from obsctl.targets.kubernetes import KubernetesTarget
+    from tests.fakekube.fixtures import make_env
+    from tests.fakekube.platform import write_fake_kps_chart
+
+    receivers = (
+        "receivers: [{name: team, webhooks: [{url_env: TEAM_HOOK}], slack: [{api_url_env: SLACK_HOOK, channel: '#a'}]}]"
+    )
+    env = make_env(tmp_path, tmp_path / "kubeconfig", extra_alerting=receivers)
+    monkeypatch.setenv("TEAM_HOOK", "https://hooks.invalid/S3CRET-team")
+    monkeypatch.setenv("SLACK_HOOK", "https://hooks.invalid/S3CRET-slack")
+    t = KubernetesTarget(env)
+    write_fake_kps_chart(t.chart_cache.parent)
+    t._helm = h.Helm(str(fake_helm.executable), tmp_path / "kubeconfig", "fake-a", timeout=30)
+    assert t._install_kps().startswith("installed kube-prometheus-stack 88.5.3")
+    assert "S3CRET" not in json.dumps(fake_helm.state())  # argv, stdin values, stored release
+    upgrade = fake_helm.calls[-1]
+    assert "--skip-crds" in upgrade  # obsctl applies the CRDs itself
+    got = t.helm.release_marker(t.k.kps_release, t.mon_ns)
+    assert isinstance(got, dict) and got["environment"] == "lab" and len(got["chartDigest"]) == 16

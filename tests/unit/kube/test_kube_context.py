@@ -41,7 +41,7 @@ def test_target_stages_start_with_the_guard_and_touch_nothing_on_the_wrong_conte
     env = make_env(tmp_path, fake.kubeconfig(tmp_path / "kc", current="fake-b"))
     t = KubernetesTarget(env)
     up, down = t.up_stages(), t.down_stages(purge=False)
-    assert up[0].name == down[0].name == "kube context"
+    assert up[0].name == down[0].name == "preflight"
     with pytest.raises(PreflightError):
         up[0].run()
     with pytest.raises(PreflightError):

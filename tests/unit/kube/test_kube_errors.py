@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from pyhelm3 import errors as helm_errors
 
-from obsctl.errors import ObsctlError, PreflightError, ToolError, WaitTimeout
+from obsctl.errors import ObsctlError, PreflightError, ToolError, Unreachable, WaitTimeout
 from obsctl.tools import helm as h
 from obsctl.tools import kube as k
 from tests.fakekube import FakeKube
@@ -37,10 +37,10 @@ def _api(status: int, message: str = "boom") -> ApiException:
         (_api(410, "too old resource version"), ToolError, "watch expired"),
         (_api(500, "etcd is sad"), ToolError, "answered 500 (etcd is sad)"),
         (ApiException(status=0, reason="Handshake status 400 Bad Request"), ToolError, "Handshake status 400"),
-        (urllib3.exceptions.MaxRetryError(None, "/api", "refused"), PreflightError, "cannot reach the Kubernetes API"),
+        (urllib3.exceptions.MaxRetryError(None, "/api", "refused"), Unreachable, "cannot reach the Kubernetes API"),
         (urllib3.exceptions.ReadTimeoutError(None, "/api", "read timed out"), ToolError, "did not answer in time"),
-        (urllib3.exceptions.ProtocolError("connection broken"), PreflightError, "cannot reach"),
-        (ConnectionRefusedError(111, "refused"), PreflightError, "cannot reach"),
+        (urllib3.exceptions.ProtocolError("connection broken"), Unreachable, "cannot reach"),
+        (ConnectionRefusedError(111, "refused"), Unreachable, "cannot reach"),
         (ConfigException("Invalid kube-config file"), PreflightError, "cannot use the kubeconfig"),
         (websocket.WebSocketConnectionClosedException("closed"), ToolError, "port-forward stream failed"),
         (ValueError("Invalid value for `spec`, must not be `None`"), ToolError, "unexpected answer"),
@@ -68,10 +68,29 @@ def test_no_library_exception_leaks_from_an_unreachable_server(tmp_path: Path) -
         lambda: kube.wait_crds_established(["a.b"], 0.5),
         lambda: kube.proxy_get("ns", "svc", 80, "metrics"),
     ):
-        with pytest.raises(PreflightError) as info:
+        with pytest.raises(Unreachable) as info:
             call()
         assert "cannot reach the Kubernetes API" in info.value.message
         assert info.value.__cause__ is None
+        assert info.value.exit_code == 1  # a transport failure is not bad input (issue 7 section 8)
+
+
+def test_an_unreachable_cluster_is_refused_by_the_guard_before_any_change(tmp_path: Path) -> None:
+    """Only the preflight probe turns "cannot reach" into a refusal (exit 2): nothing ran yet."""
+    from obsctl.targets.kubernetes import KubernetesTarget
+    from tests.fakekube.fixtures import make_env
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with FakeKube() as server:
+        cfg = server.kubeconfig(tmp_path / "kc")
+    cfg.write_text(cfg.read_text().replace(server.url, f"http://127.0.0.1:{port}"))
+    t = KubernetesTarget(make_env(tmp_path, cfg))
+    t.kube.api_client.configuration.retries = 0
+    with pytest.raises(PreflightError) as info:
+        t.guard()
+    assert "cannot reach the Kubernetes API" in info.value.message and info.value.exit_code == 2
 
 
 def test_server_errors_become_tool_errors(fake: FakeKube, kubeconfig: Path) -> None:
@@ -102,7 +121,7 @@ def _helm_error(cls: type[helm_errors.Error], stderr: str) -> helm_errors.Error:
     [
         (_helm_error(helm_errors.ReleaseNotFoundError, "Error: release: not found"), ToolError, "release not found"),
         (_helm_error(helm_errors.ChartNotFoundError, 'chart "x" not found'), ToolError, "chart not found"),
-        (_helm_error(helm_errors.ConnectionError, "etcdserver: timeout"), PreflightError, "cannot reach the cluster"),
+        (_helm_error(helm_errors.ConnectionError, "etcdserver: timeout"), Unreachable, "cannot reach the cluster"),
         (_helm_error(helm_errors.FailedToRenderChartError, "execution error at x"), ToolError, "failed to render"),
         (_helm_error(helm_errors.ResourceAlreadyExistsError, "exists"), ToolError, "already exists"),
         (_helm_error(helm_errors.InvalidResourceError, "spec is invalid"), ToolError, "rejected a resource"),

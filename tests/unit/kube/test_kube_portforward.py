@@ -53,7 +53,7 @@ def _grafana(fake: FakeKube, backend: tuple[str, int], t: KubernetesTarget) -> N
     fake.put("pods", pod("grafana-0", labels, ready=False, ports={"grafana": 3000}), "monitoring")
     fake.put("pods", pod("grafana-1", labels, ready=True, ports={"grafana": 3000}), "monitoring")
     fake.backends[("monitoring", "grafana-1")] = backend
-    t.kube.ensure_admin_secret("monitoring", t.k.grafana_admin_secret)
+    t.kube.ensure_admin_secret("monitoring", t.k.grafana_admin_secret, t.owner)
 
 
 def test_port_forward_pipes_http_through_the_websocket(fake: FakeKube, kubeconfig: Path, backend) -> None:
