@@ -26,7 +26,8 @@ The rules are strict on purpose: a field the API server would silently drop is r
 
 Problems are data (`Problem`); nothing here prints. Every failure of the libraries (an
 unreadable file, a YAML error, a schema the library cannot use) leaves as an obsctl error
-from `_translate`.
+from `_translate`. jsonschema and kubernetes-validate are imported when first needed: together
+they take ~70 ms to import, twice `import typer`, and `obsctl --help` must stay quick.
 """
 
 from __future__ import annotations
@@ -39,15 +40,14 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-import kubernetes_validate
-import referencing
-import referencing.exceptions
 import yaml
 
 from obsctl.errors import InputError, ObsctlError, ToolError
+
+if TYPE_CHECKING:
+    import referencing
 
 DEFAULT_KUBERNETES_VERSION = "1.33"
 GVK = tuple[str, str, str]
@@ -222,7 +222,8 @@ class Validator:
             notes: list[str] = []
             schema = _strict_schema(crd.schema, notes, root=True)
             self.unchecked.extend(f"{kind} {key[1]}: {note}" for note in notes)
-            validator = self._custom[key] = _CrdValidator(schema, format_checker=_FORMATS)
+            cls, formats = _crd_validator_class()
+            validator = self._custom[key] = cls(schema, format_checker=formats)
         problems = _problems(kind, name, "", validator.iter_errors(doc))
         meta = _object_meta_validator(self._schema_dir)
         problems.extend(_problems(kind, name, "metadata", meta.iter_errors(doc["metadata"])))
@@ -382,13 +383,11 @@ def _list_type(validator: Any, list_type: str, instance: Any, schema: Mapping[st
             continue
         token = json.dumps(identity, sort_keys=True, default=str)
         if token in seen:
+            import jsonschema
+
             what = ", ".join(f"{k}={v!r}" for k, v in identity.items()) if list_type == "map" else repr(item)
             yield jsonschema.ValidationError(f"duplicate entry ({what}) in a list of type {list_type}")
         seen.add(token)
-
-
-_CrdValidator = jsonschema.validators.extend(jsonschema.Draft4Validator, {"x-kubernetes-list-type": _list_type})
-_FORMATS = jsonschema.FormatChecker(formats=())
 
 
 def _in_range(name: str) -> Any:
@@ -396,14 +395,24 @@ def _in_range(name: str) -> Any:
     return lambda value: not isinstance(value, int) or isinstance(value, bool) or low <= value <= high
 
 
-for _name in _INT_RANGES:
-    _FORMATS.checks(_name)(_in_range(_name))
+@functools.cache
+def _crd_validator_class() -> tuple[Any, Any]:
+    """Draft 4 plus x-kubernetes-list-type, and a format checker that knows int32 and int64 only."""
+    import jsonschema
+
+    cls = jsonschema.validators.extend(jsonschema.Draft4Validator, {"x-kubernetes-list-type": _list_type})
+    formats = jsonschema.FormatChecker(formats=())
+    for name in _INT_RANGES:
+        formats.checks(name)(_in_range(name))
+    return cls, formats
 
 
 # --- built-in kinds (kubernetes-validate's schemas) -----------------------------------------
 
 
 def _schema_root() -> Any:
+    import kubernetes_validate
+
     return importlib.resources.files(kubernetes_validate) / "kubernetes-json-schema"
 
 
@@ -439,6 +448,8 @@ def _schema_dir_for(version: str) -> str:
 
 @functools.cache
 def _definitions(schema_dir: str) -> referencing.Registry[Any]:
+    import referencing
+
     with _guarded(f"reading kubernetes-validate's {schema_dir}/_definitions.json"):
         contents = json.loads((_schema_root() / schema_dir / "_definitions.json").read_text())
     return referencing.Resource.from_contents(contents) @ referencing.Registry()
@@ -459,11 +470,15 @@ def _builtin_validator(schema_dir: str, kind: str, api_version: str) -> Any:
     allowed = ((schema.get("properties") or {}).get("apiVersion") or {}).get("enum")
     if allowed is not None and api_version not in allowed:
         return None
+    import jsonschema
+
     return jsonschema.Draft202012Validator(schema, registry=_definitions(schema_dir))
 
 
 @functools.cache
 def _object_meta_validator(schema_dir: str) -> Any:
+    import jsonschema
+
     return jsonschema.Draft202012Validator({"$ref": _OBJECT_META}, registry=_definitions(schema_dir))
 
 
@@ -520,6 +535,9 @@ def _problems(kind: str, name: str, prefix: str, errors: Iterable[Any]) -> list[
 
 def _translate(exc: BaseException, doing: str) -> ObsctlError:
     """The obsctl error for a failure of PyYAML, jsonschema or kubernetes-validate's data."""
+    import jsonschema
+    import referencing.exceptions
+
     if isinstance(exc, ObsctlError):  # already ours (raised inside a guarded block)
         return exc
     if isinstance(exc, yaml.YAMLError):
