@@ -188,7 +188,13 @@ class Validator:
         return problems
 
     def validate_object(self, doc: Any, index: int = 0) -> list[Problem]:
-        """The problems of one object; `index` names a document that has no kind or name."""
+        """The problems of one object; `index` names a document that has no kind or name.
+
+        A `kind: List` (or any `*List` with `items`) is checked item by item: Helm and kubectl
+        apply its items, and kube-prometheus-stack renders its additional ServiceMonitors and
+        PodMonitors as one."""
+        if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
+            return [problem for item in doc["items"] for problem in self.validate_object(item, index)]
         identity = _identity(doc)
         if identity is None:
             return [Problem("?", f"document {index + 1}", "", "not a Kubernetes object (apiVersion, kind, metadata)")]

@@ -344,6 +344,16 @@ def test_the_kubernetes_version_decides_which_kinds_exist() -> None:
     assert problem.message.startswith("no schema: no CRD for autoscaling/v2beta2 HorizontalPodAutoscaler given")
 
 
+def test_the_items_of_a_list_are_validated(validator: m.Validator) -> None:
+    """kube-prometheus-stack renders prometheus.additionalServiceMonitors as a `kind: List`."""
+    doc = {"apiVersion": "v1", "kind": "List", "items": [widget(), widget(startupSeconds=0), "junk"]}
+    assert problems(validator, doc) == [
+        "Widget ns/w: spec.startupSeconds: 0 is less than the minimum of 60",
+        "? document 1: not a Kubernetes object (apiVersion, kind, metadata)",
+    ]
+    assert problems(validator, {"apiVersion": "v1", "kind": "List", "items": []}) == []
+
+
 def test_something_that_is_not_an_object() -> None:
     assert [str(p) for p in m.Validator().validate(["text", {"kind": "ConfigMap"}])] == [
         "? document 1: not a Kubernetes object (apiVersion, kind, metadata)",
