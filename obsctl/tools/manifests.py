@@ -174,7 +174,7 @@ class Validator:
 
     crds: Mapping[GVK, CrdVersion] = field(default_factory=dict)
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
-    unchecked: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self._schema_dir = _schema_dir_for(self.kubernetes_version)
@@ -253,28 +253,32 @@ def validate_stream(
 # --- CRD schema → JSON Schema ----------------------------------------------------------------
 
 
-def _strict_schema(node: Mapping[str, Any], notes: list[str], root: bool = False, in_junction: bool = False) -> Any:
-    """A CRD's structural schema as a draft 4 JSON Schema that rejects what Kubernetes prunes."""
+def _strict_schema(
+    node: Mapping[str, Any], notes: list[str], path: str = "", root: bool = False, in_junction: bool = False
+) -> Any:
+    """A CRD's structural schema as a draft 4 JSON Schema that rejects what Kubernetes prunes.
+    What cannot be checked is added to `notes`, naming where (`path`) in the object it applies."""
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _DROPPED_KEYS:
             continue
         if key == "properties":
-            out[key] = {name: _strict_schema(child, notes) for name, child in value.items()}
+            out[key] = {name: _strict_schema(child, notes, _json_path([name], path)) for name, child in value.items()}
         elif key in ("items", "not", "additionalProperties") and isinstance(value, Mapping):
-            out[key] = _strict_schema(value, notes)
+            out[key] = _strict_schema(value, notes, path + {"items": "[*]", "additionalProperties": ".*"}.get(key, ""))
         elif key in ("allOf", "anyOf", "oneOf"):
-            out[key] = [_strict_schema(child, notes, in_junction=True) for child in value]
+            out[key] = [_strict_schema(child, notes, path, in_junction=True) for child in value]
         elif key == "pattern":
             pattern = _python_pattern(value)
             if pattern is None:
-                notes.append(f"pattern {value!r} is not a Python regular expression; not checked")
+                notes.append(f"{path or '.'}: pattern {value!r} is not a Python regular expression; not checked")
             else:
                 out[key] = pattern
         else:
             out[key] = value
     if node.get("x-kubernetes-validations"):
-        notes.extend(f"CEL rule not evaluated: {rule.get('rule')}" for rule in node["x-kubernetes-validations"])
+        rules = node["x-kubernetes-validations"]
+        notes.extend(f"{path or '.'}: CEL rule not evaluated: {rule.get('rule')}" for rule in rules)
     if node.get("x-kubernetes-int-or-string"):
         # controller-gen writes anyOf: [{type: integer}, {type: string}] next to the marker
         out.pop("anyOf", None)

@@ -261,13 +261,13 @@ def test_a_pattern_python_cannot_express_is_listed_as_unchecked() -> None:
     v = m.Validator(crds)
     doc = {"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "t"}, "s": "abc"}
     assert v.validate_object(doc) == []
-    assert v.unchecked == [r"Thing v1: pattern '^\\p{Greek}+$' is not a Python regular expression; not checked"]
+    assert v.unchecked == [r"Thing v1: s: pattern '^\\p{Greek}+$' is not a Python regular expression; not checked"]
 
 
 def test_cel_rules_are_listed_as_unchecked(validator: m.Validator) -> None:
     assert validator.unchecked == []
     validator.validate_object(widget())
-    assert validator.unchecked == ["Widget v1: CEL rule not evaluated: !has(self.extra) || has(self.replicas)"]
+    assert validator.unchecked == ["Widget v1: spec: CEL rule not evaluated: !has(self.extra) || has(self.replicas)"]
 
 
 def test_metadata_of_a_custom_resource_is_object_meta(validator: m.Validator) -> None:
