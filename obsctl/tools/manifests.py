@@ -2,8 +2,9 @@
 
 Why it exists: the API server checks every custom resource against its CRD's
 `openAPIV3Schema` and every built-in object against its own OpenAPI schema, so a chart that
-renders a value the schema forbids fails in the middle of `up`. Helm 3.18.0 evaluates a `0` in
-values as true inside `{{ if }}` (Ref https://github.com/helm/helm/issues/30923, fixed in
+renders a value the schema forbids fails in the middle of `up`. Helm 3.18.0 evaluates a `0`
+from a chart's own values.yaml as true inside `{{ if }}` / `{{ with }}` (it reaches the template
+as a json.Number, a non-empty string; Ref https://github.com/helm/helm/issues/30923, fixed in
 3.18.1): kube-prometheus-stack 88.x then renders `spec.maximumStartupDurationSeconds: 0` on
 the Prometheus object, whose CRD says `minimum: 60`. Validating the rendered stream first
 turns that into a list of problems before anything is applied.
@@ -103,7 +104,7 @@ CrdSchemas = dict[GVK, CrdVersion]
 # --- reading ---------------------------------------------------------------------------------
 
 
-class _Loader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]
+class _Loader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]  # base picked at import
     """YAML as the API server reads it (sigs.k8s.io/yaml): a date stays a string, and a plain
     `=` is a string (PyYAML tags it `value` and cannot construct it, Ref yaml/pyyaml#89; the
     prometheus-operator CRDs have `enum: [=, !=, ...]`)."""
