@@ -50,6 +50,7 @@ bench: install
 	$(PY) bench/startup.py
 	$(PY) bench/up.py
 	$(PY) bench/app_throughput.py
+	$(PY) bench/validate_kps.py
 
 clean:
 	-$(VENV)/bin/obsctl down --purge
