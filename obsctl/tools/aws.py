@@ -1,8 +1,11 @@
 """The AWS adapter: credentials, identity, cost inputs, EKS facts and tokens, the leftover scan.
 
 The only module (with its entry point `obsctl.tools.aws_token`) that imports boto3 and
-botocore. Every botocore failure is translated in `_translate` into a PreflightError (no
-or rejected credentials: exit 2, nothing started) or a ToolError; none leaks out.
+botocore. Every botocore failure is translated in `_translate`; none leaks out. Only a
+refusal before anything changes is a PreflightError (exit 2): no credentials, an unknown
+profile, or credentials AWS rejects, found by the preflight identity check. The same
+failures in the middle of an operation (a session token that expires during `down`), and
+every other API or network failure, are ToolErrors (exit 1): something may have changed.
 
 The credential check must answer in well under a second on a machine with none, so it
 never touches the network first: botocore's own credential resolver is asked with its
@@ -52,28 +55,39 @@ _CREDENTIAL_CODES = {
     "SignatureDoesNotMatch",
     "InvalidAccessKeyId",
     "AuthFailure",
+    "RequestExpired",  # EC2's answer to expired temporary credentials
 }
 
 
-def _translate(exc: Exception, what: str) -> ObsctlError:
-    """The one place a boto3/botocore failure becomes an obsctl error (most specific first)."""
+def _translate(exc: Exception, what: str, preflight: bool = False) -> ObsctlError:
+    """The one place a boto3/botocore failure becomes an obsctl error (most specific first).
+
+    `preflight`: the call is part of the checks that run before anything changes, so a
+    credential problem is a refusal (PreflightError, exit 2); anywhere else it is a
+    ToolError (exit 1) with the same message and hint."""
+    refusal = PreflightError if preflight else ToolError
     if isinstance(exc, bx.ProfileNotFound):
-        return PreflightError(f"AWS profile not found: {exc}", "check aws.profile / AWS_PROFILE and ~/.aws/config")
+        return refusal(f"AWS profile not found: {exc}", "check aws.profile / AWS_PROFILE and ~/.aws/config")
     if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
-        return PreflightError(f"no usable AWS credentials for {what}: {exc}", _CRED_HINT)
+        return refusal(f"no usable AWS credentials for {what}: {exc}", _CRED_HINT)
     if isinstance(exc, bx.TokenRetrievalError | bx.SSOTokenLoadError | bx.UnauthorizedSSOTokenError):
-        return PreflightError(f"AWS SSO session expired or missing ({what})", "run: aws sso login")
+        return refusal(f"AWS SSO session expired or missing ({what})", "run: aws sso login")
     if isinstance(exc, bx.ClientError):
         err = exc.response.get("Error", {})
-        code, message = str(err.get("Code", "")), str(err.get("Message", ""))
+        code, message = str(err.get("Code", "")), _one_line(str(err.get("Message", "")))
         if code in _CREDENTIAL_CODES:
-            return PreflightError(f"AWS rejected the credentials ({code}) during {what}: {message}", _CRED_HINT)
+            return refusal(f"AWS rejected the credentials ({code}) during {what}: {message}", _CRED_HINT)
         if "AccessDenied" in code or code == "UnauthorizedOperation":
             return ToolError(f"{what}: access denied ({code}): {message}", "the identity needs permission for this")
         return ToolError(f"{what} failed: {code}: {message}")
     if isinstance(exc, bx.ConnectTimeoutError | bx.EndpointConnectionError | bx.ReadTimeoutError):
-        return ToolError(f"cannot reach AWS for {what}: {exc}", "check the network, proxy and region")
-    return ToolError(f"{what} failed: {exc.__class__.__name__}: {exc}")
+        return ToolError(f"cannot reach AWS for {what}: {_one_line(str(exc))}", "check the network, proxy and region")
+    return ToolError(f"{what} failed: {exc.__class__.__name__}: {_one_line(str(exc))}")
+
+
+def _one_line(text: str) -> str:
+    """botocore's messages can span lines (ParamValidationError's report); errors are one line."""
+    return " ".join(text.split())
 
 
 _CRED_HINT = (
@@ -83,11 +97,11 @@ _CRED_HINT = (
 
 
 @contextmanager
-def _aws(what: str) -> Iterator[None]:
+def _aws(what: str, preflight: bool = False) -> Iterator[None]:
     try:
         yield
     except (bx.BotoCoreError, bx.ClientError) as exc:
-        raise _translate(exc, what) from None
+        raise _translate(exc, what, preflight) from None
 
 
 @dataclass(frozen=True)
@@ -136,14 +150,19 @@ class Aws:
 
     @property
     def session(self) -> boto3.Session:
+        return self._get_session(preflight=False)
+
+    def _get_session(self, preflight: bool) -> boto3.Session:
         if self._session is None:
-            with _aws("loading the AWS configuration"):
+            with _aws("loading the AWS configuration", preflight):
                 self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
         return self._session
 
-    def client(self, service: str, config: Config = NORMAL) -> Any:
-        with _aws(f"creating the {service} client"):
-            return self.session.client(service, region_name=self.region, endpoint_url=self.endpoint_url, config=config)
+    def client(self, service: str, config: Config = NORMAL, preflight: bool = False) -> Any:
+        """A client for `service`; `preflight` marks the checks made before anything changes."""
+        with _aws(f"creating the {service} client", preflight):
+            session = self._get_session(preflight)
+            return session.client(service, region_name=self.region, endpoint_url=self.endpoint_url, config=config)
 
     # -- credentials and identity -----------------------------------------------------
 
@@ -155,7 +174,7 @@ class Aws:
         from botocore.credentials import InstanceMetadataProvider
         from botocore.utils import InstanceMetadataFetcher
 
-        with _aws("looking for AWS credentials"):
+        with _aws("looking for AWS credentials", preflight=True):
             core = botocore.session.Session(profile=self.profile)
             resolver = core.get_component("credential_provider")
             resolver.remove("iam-role")  # the one provider that always goes to the network
@@ -170,10 +189,11 @@ class Aws:
         return str(getattr(creds, "method", "unknown"))
 
     def identity(self) -> Identity:
-        """Who we are (STS GetCallerIdentity): fast timeouts, no retries."""
+        """Who we are (STS GetCallerIdentity): fast timeouts, no retries. A preflight check:
+        missing or rejected credentials are a PreflightError (exit 2)."""
         source = self.credentials_source()
-        with _aws("checking the AWS identity (sts:GetCallerIdentity)"):
-            out = self.client("sts", FAST).get_caller_identity()
+        with _aws("checking the AWS identity (sts:GetCallerIdentity)", preflight=True):
+            out = self.client("sts", FAST, preflight=True).get_caller_identity()
         return Identity(out["Account"], out["Arn"], out["UserId"], source)
 
     # -- cost inputs and region checks --------------------------------------------------

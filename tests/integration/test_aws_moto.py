@@ -11,16 +11,18 @@ signatures are not checked. The EKS loop for real is tests/e2e/test_eks_loop.py 
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,60 @@ def fake_aws(moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"), timeout=5).close()
     yield moto_url
+
+
+# A reply: (HTTP status, headers, body).
+Reply = tuple[int, dict[str, str], bytes]
+
+
+@pytest.fixture
+def stub_aws() -> Iterator[Callable[[Callable[[str, bytes], Reply]], str]]:
+    """Serve `answer(operation, body)` on loopback, for what moto cannot do (a call it lacks,
+    an AWS error it never sends). `operation` is the X-Amz-Target of JSON protocols
+    (`AmazonSSM.DescribeInstanceInformation`), the `Action` of query protocols, or
+    `METHOD path` for REST ones. The real boto3 client talks to it."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(answer: Callable[[str, bytes], Reply]) -> str:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _reply(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                action = urllib.parse.parse_qs(body.decode(errors="replace")).get("Action", [""])[0]
+                operation = self.headers.get("X-Amz-Target") or action or f"{self.command} {self.path}"
+                status, headers, payload = answer(operation, body)
+                self.send_response(status)
+                for key, value in {**headers, "Content-Length": str(len(payload))}.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _reply
+
+            def log_message(self, *args: Any) -> None:  # keep pytest's output clean
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def expired_token(operation: str, _: bytes) -> Reply:
+    """What AWS answers to every call once a session token has expired, in each protocol."""
+    message = "The security token included in the request is expired"
+    if operation == "GetCallerIdentity":  # STS, query protocol
+        xml = f"<ErrorResponse><Error><Type>Sender</Type><Code>ExpiredToken</Code><Message>{message}</Message></Error><RequestId>r</RequestId></ErrorResponse>"  # noqa: E501
+        return 403, {"Content-Type": "text/xml"}, xml.encode()
+    if not operation.startswith(("GET ", "POST ")) and "." not in operation:  # EC2's own query dialect
+        xml = f"<Response><Errors><Error><Code>RequestExpired</Code><Message>{message}</Message></Error></Errors><RequestID>r</RequestID></Response>"  # noqa: E501
+        return 400, {"Content-Type": "text/xml"}, xml.encode()
+    headers = {"Content-Type": "application/json", "x-amzn-ErrorType": "ExpiredTokenException"}
+    return 403, headers, json.dumps({"message": message}).encode()
 
 
 def client(url: str, service: str) -> Any:
@@ -146,6 +202,28 @@ def test_no_credentials_is_a_fast_preflight_error(fake_aws: str, monkeypatch: py
 def test_unknown_profile_is_a_preflight_error(fake_aws: str) -> None:
     with pytest.raises(PreflightError, match="AWS profile not found"):
         Aws(REGION, profile="nope", endpoint_url=fake_aws).identity()
+    with pytest.raises(ToolError, match="AWS profile not found") as info:  # not a refusal once past preflight
+        Aws(REGION, profile="nope", endpoint_url=fake_aws).describe_cluster(CLUSTER)
+    assert info.value.exit_code == 1
+
+
+def test_expired_credentials_refuse_in_preflight_and_fail_an_operation(fake_aws: str, stub_aws: Any) -> None:
+    """The same expired token: exit 2 when the identity check finds it before anything has
+    changed; exit 1 when it surfaces in the middle of an operation (an EKS describe during
+    `down`, the EC2 scans), because by then something may have changed."""
+    url = stub_aws(expired_token)
+    aws = Aws(REGION, endpoint_url=url)
+    with pytest.raises(PreflightError, match=r"AWS rejected the credentials \(ExpiredToken\)") as refused:
+        aws.identity()
+    assert refused.value.exit_code == 2
+    with pytest.raises(ToolError, match=r"rejected the credentials \(ExpiredTokenException\)") as eks:
+        aws.describe_cluster(CLUSTER)
+    with pytest.raises(ToolError, match=r"\(ExpiredTokenException\) during describing EKS cluster"):
+        aws.scan_leftovers(CLUSTER)  # the EKS describe comes first: same error
+    with pytest.raises(ToolError, match=r"\(RequestExpired\) during scanning") as ec2:
+        aws._scan_ec2(CLUSTER, None)
+    for failed in (eks.value, ec2.value):
+        assert not isinstance(failed, PreflightError) and failed.exit_code == 1 and failed.hint
 
 
 # --- cost inputs and the estimate -----------------------------------------------------------
