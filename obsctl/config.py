@@ -245,6 +245,9 @@ class S3Backend(_Model):
     kms_key_id: str | None = Field(None, description="KMS key for the state object; default SSE-S3.")
 
 
+MIN_EKS_MINOR = 25  # terraform/variables.tf kubernetes_version holds the same floor
+
+
 class AwsSettings(_Model):
     """The AWS layer (terraform/): VPC, EKS, bastion, ECR. Values map 1:1 to terraform variables."""
 
@@ -260,7 +263,11 @@ class AwsSettings(_Model):
         max_length=28,
         description="EKS cluster name (<= 28 chars: derived IAM names must fit); the tag leftovers are found by.",
     )
-    kubernetes_version: str = Field("1.33", pattern=r"^1\.\d+$", description="EKS Kubernetes version.")
+    kubernetes_version: str = Field(
+        "1.33",
+        pattern=r"^1\.\d+$",
+        description="EKS Kubernetes version, at least 1.25 (the VPC CNI enforces NetworkPolicy from there).",
+    )
     vpc_cidr: str = Field("10.0.0.0/16", description="VPC CIDR block.")
     az_count: int = Field(2, ge=2, le=3, description="Availability zones to spread subnets over.")
     single_nat_gateway: bool = Field(True, description="One NAT gateway (cheaper) instead of one per AZ.")
@@ -287,6 +294,16 @@ class AwsSettings(_Model):
     ecr_repository_name: str = Field("obsctl-app", description="ECR repository for the app image.")
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on every resource.")
     backend: S3Backend | None = Field(None, description="Remote state; local state when absent.")
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _enforces_network_policy(cls, value: str) -> str:
+        if int(value.split(".")[1]) < MIN_EKS_MINOR:
+            raise ValueError(
+                f"{value} is too old: the VPC CNI enforces the app's NetworkPolicy from 1.{MIN_EKS_MINOR} on;"
+                " use a version EKS currently supports, e.g. 1.33"
+            )
+        return value
 
     @model_validator(mode="after")
     def _sizes(self) -> AwsSettings:

@@ -11,8 +11,9 @@
 # - One managed node group in the private subnets, on an encrypted gp3 root
 #   volume, IMDSv2 only with a hop limit of 1 (pods cannot reach node
 #   credentials through the instance metadata service).
-# - Add-ons are EKS-managed; the EBS CSI driver (needed for Prometheus and
-#   Alertmanager persistent volumes) gets its IAM role through EKS Pod Identity.
+# - Add-ons are EKS-managed. The VPC CNI enforces NetworkPolicy. The EBS CSI
+#   driver (needed for Prometheus and Alertmanager persistent volumes) gets its
+#   IAM role through EKS Pod Identity.
 ################################################################################
 
 locals {
@@ -80,10 +81,21 @@ module "eks" {
   create_cloudwatch_log_group            = true
   cloudwatch_log_group_retention_in_days = var.cluster_log_retention_days
 
+  # `most_recent`: the newest add-on version for the cluster's Kubernetes
+  # version; the settings below need recent ones (see each add-on).
   addons = {
     # Networking must exist before nodes join, or they never become Ready.
     vpc-cni = {
       before_compute = true
+      most_recent    = true
+      # Enforce NetworkPolicy (the app chart ships one): without this the VPC
+      # CNI's network policy agent is off and every policy silently does
+      # nothing. Needs VPC CNI >= v1.14.0-eksbuild.3, Kubernetes >= 1.25
+      # (var.kubernetes_version) and a 5.10+ kernel (AL2023, Bottlerocket).
+      # Ref https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html
+      configuration_values = jsonencode({
+        enableNetworkPolicy = "true"
+      })
     }
     eks-pod-identity-agent = {
       before_compute = true

@@ -91,13 +91,13 @@ variable "single_nat_gateway" {
 ################################################################################
 
 variable "kubernetes_version" {
-  description = "Kubernetes `<major>.<minor>` version of the EKS control plane and nodes, e.g. `1.33`. Must be a version EKS currently supports"
+  description = "Kubernetes `<major>.<minor>` version of the EKS control plane and nodes, e.g. `1.33`; at least `1.25` (the VPC CNI enforces NetworkPolicy from there). Must be a version EKS currently supports"
   type        = string
   default     = "1.33"
 
   validation {
-    condition     = can(regex("^1\\.[0-9]{2}$", var.kubernetes_version))
-    error_message = "kubernetes_version must look like '1.33'."
+    condition     = can(regex("^1\\.[0-9]{2}$", var.kubernetes_version)) && try(tonumber(split(".", var.kubernetes_version)[1]) >= 25, false)
+    error_message = "kubernetes_version must look like '1.33' and be at least 1.25 (NetworkPolicy enforcement by the VPC CNI needs it)."
   }
 }
 

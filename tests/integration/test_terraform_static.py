@@ -126,6 +126,19 @@ def terraform_settings() -> dict[str, Any]:
     return settings[0]
 
 
+def jsonencoded(expression: str) -> Any:
+    """The value inside `${jsonencode(...)}`, parsed as HCL (an add-on's configuration_values)."""
+    prefix, suffix = "${jsonencode(", ")}"
+    assert expression.startswith(prefix) and expression.endswith(suffix), expression
+    return hcl2.loads("v = " + expression[len(prefix) : -len(suffix)], serialization_options=HCL_OPTIONS)["v"]
+
+
+def addon(name: str) -> dict[str, Any]:
+    addons = labelled("module")["eks"]["addons"]
+    assert name in addons, f"the eks module installs no {name} add-on"
+    return dict(addons[name])
+
+
 def one(value: Any) -> Any:
     """A nested block parses as a list of one body; an attribute as its value."""
     if isinstance(value, list):
@@ -363,6 +376,7 @@ def test_rendered_tfvars_pass_validation(variables_only: Path) -> None:
         "az_count=2",
         "region=us-gov-west-1",
         "cluster_log_retention_days=3653",
+        "kubernetes_version=1.25",
     ],
 )
 def test_valid_values_are_accepted(variables_only: Path, override: str) -> None:
@@ -385,6 +399,8 @@ def test_valid_values_are_accepted(variables_only: Path, override: str) -> None:
         "ecr_repository_name=Obsctl/App",
         "node_min_size=0",
         'tags={"aws:reserved"="x"}',
+        "kubernetes_version=1.24",
+        "kubernetes_version=1.x",
     ],
 )
 def test_invalid_values_are_rejected(variables_only: Path, override: str) -> None:
@@ -428,6 +444,16 @@ def test_eks_uses_access_entries_encryption_and_logs() -> None:
     assert eks["cloudwatch_log_group_retention_in_days"] == "${var.cluster_log_retention_days}"
     assert eks["subnet_ids"] == "${module.vpc.private_subnets}"
     assert {"vpc-cni", "kube-proxy", "coredns"} <= eks["addons"].keys()
+
+
+def test_vpc_cni_enforces_network_policy() -> None:
+    """Without `enableNetworkPolicy` the VPC CNI ignores NetworkPolicy objects: the app
+    chart's policy would exist and do nothing. The add-on schema wants the string "true"."""
+    cni = addon("vpc-cni")
+    assert jsonencoded(cni["configuration_values"])["enableNetworkPolicy"] == "true"
+    # It needs VPC CNI >= v1.14.0-eksbuild.3: the newest version, never a pinned older one.
+    assert cni.get("most_recent") is True and "addon_version" not in cni
+    assert cni["before_compute"] is True
 
 
 def test_node_group_volume_is_encrypted_and_imdsv2_only() -> None:
