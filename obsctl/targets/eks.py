@@ -6,8 +6,11 @@
           init → apply (live progress) → outputs → cluster ACTIVE → kubeconfig →
           the Kubernetes layer's own up stages (KubernetesTarget, composed)
     down: credentials → render → init → the Kubernetes layer's down stages (while the cluster
-          exists: its LoadBalancers and volumes must go before the VPC can) → destroy →
-          scan for anything still tagged with the cluster; fail with the list if any survived
+          exists: its LoadBalancers and volumes must go before the VPC can) → wait until the
+          EBS CSI driver has deleted the volumes of the cluster's claims (it does so after
+          their PersistentVolumes go; destroying the cluster first would orphan them) →
+          destroy → scan for anything still tagged with the cluster; fail with the list if
+          any survived
 
 The working directory `.obsctl/<env>/terraform/` holds symlinks to `terraform/*.tf` (and the
 lock file when there is one), `backend.tf.json` (S3 with `use_lockfile`, or local state in
@@ -33,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from obsctl import render as r
-from obsctl.config import EksEnv, Environment
+from obsctl.config import EksEnv, Environment, duration_seconds
 from obsctl.console import Reporter, silent
 from obsctl.errors import ObsctlError, PreflightError, ToolError, WaitTimeout
 from obsctl.targets.base import Rendered, Stage, StatusRow
@@ -198,6 +201,8 @@ class EksTarget:
         self.templates = REPO_TERRAFORM / "templates"
         self.endpoint_url = endpoint_url
         self.scan_settle = scan_settle  # seconds a leftover may take to disappear (ENIs, LBs)
+        # seconds `down` waits for the CSI driver to delete the claims' volumes
+        self.volume_timeout = duration_seconds(self.spec.kubernetes.wait_timeout)
         self.reporter: Reporter = silent  # progress lines; the CLI may replace it
         self.last_estimate: CostEstimate | None = None
         self._outputs: dict[str, Any] | None = None
@@ -518,6 +523,7 @@ class EksTarget:
             Stage("terraform init", self._init_stage),
             Stage("cluster present", self._cluster_present_stage),
             *k8s,
+            Stage("ebs volumes deleted", self._volumes_stage),
             Stage("terraform destroy", self._destroy_stage),
             Stage("leftover scan", self._scan_stage),
         ]
@@ -544,6 +550,32 @@ class EksTarget:
             return run()
 
         return guarded
+
+    def _volumes_stage(self, timeout: float | None = None, interval: float = 10.0) -> str:
+        """Wait (bounded) until no EBS volume the CSI driver made for this cluster remains. The
+        driver deletes a volume only after its PersistentVolume is gone, asynchronously; once
+        the cluster is destroyed nothing would delete it any more."""
+        if self._cluster_live is False:
+            return "skipped: no live cluster to delete them (the leftover scan names any volume left)"
+        timeout = self.volume_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        seen: set[str] = set()
+        while True:
+            left = self.aws.cluster_volumes(self.cluster_name)
+            seen.update(v.id for v in left)
+            if not left:
+                if not seen:
+                    return f"no EBS volume of cluster {self.cluster_name}'s claims exists"
+                return f"{len(seen)} EBS volume(s) of cluster {self.cluster_name}'s claims deleted"
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(
+                    f"{len(left)} EBS volume(s) of cluster {self.cluster_name} still exist after {timeout:.0f}s: "
+                    + "; ".join(str(v) for v in left),
+                    "check the claims' PersistentVolumes (kubectl get pv) and the ebs-csi-controller logs;"
+                    " delete the volumes once their data is not needed, then re-run obsctl down",
+                )
+            self.reporter(f"waiting for {len(left)} EBS volume(s) to be deleted: {', '.join(str(v) for v in left)}")
+            time.sleep(interval)
 
     def _destroy_stage(self) -> str:
         p = self.terraform.destroy(self._progress)

@@ -36,6 +36,11 @@ from obsctl.errors import ObsctlError, PreflightError, ToolError
 
 ENDPOINT_ENV = "OBSCTL_AWS_ENDPOINT_URL"
 CLUSTER_TAG = "obsctl.io/cluster"
+# The EBS CSI driver marks every volume it creates with CSI_VOLUME_TAG (true) and, with its
+# default extra-create-metadata, names the claim in the PVC tags.
+CSI_VOLUME_TAG = "ebs.csi.aws.com/cluster"
+PVC_NAME_TAG = "kubernetes.io/created-for/pvc/name"
+PVC_NAMESPACE_TAG = "kubernetes.io/created-for/pvc/namespace"
 TOKEN_PREFIX = "k8s-aws-v1."
 TOKEN_HEADER = "x-k8s-aws-id"
 TOKEN_LIFETIME = dt.timedelta(minutes=14)  # presigned for 15 min; refresh a minute early, as `aws eks get-token`
@@ -137,6 +142,18 @@ class Leftover:
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class Volume:
+    """An EBS volume the CSI driver created for a PersistentVolumeClaim."""
+
+    id: str
+    state: str
+    pvc: str = ""  # namespace/name from the driver's PVC tags, when it set them
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.state}, pvc {self.pvc or 'unknown'})"
 
 
 class Aws:
@@ -268,6 +285,31 @@ class Aws:
         token = TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
         expiry = (now or dt.datetime.now(dt.UTC)) + TOKEN_LIFETIME
         return token, expiry
+
+    # -- volumes --------------------------------------------------------------------------
+
+    def cluster_volumes(self, cluster: str) -> list[Volume]:
+        """EBS volumes the CSI driver created for the cluster's claims that still exist, in any
+        state but `deleted`: tagged with the cluster (obsctl's tag from the add-on's
+        extraVolumeTags, or the `kubernetes.io/cluster/<name>` tag the add-on's cluster id
+        adds) AND with the driver's own mark. Node and bastion root volumes carry the cluster
+        tag too, but not the mark: they go with `terraform destroy`."""
+        ec2 = self.client("ec2")
+        csi = {"Name": f"tag:{CSI_VOLUME_TAG}", "Values": ["true"]}
+        found: dict[str, Volume] = {}
+        for tagged in (
+            {"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]},
+            {"Name": "tag-key", "Values": [f"kubernetes.io/cluster/{cluster}"]},
+        ):
+            with _aws(f"listing the EBS volumes of cluster {cluster}"):
+                for page in ec2.get_paginator("describe_volumes").paginate(Filters=[tagged, csi]):
+                    for v in page["Volumes"]:
+                        if v.get("State") == "deleted":
+                            continue
+                        tags = {t["Key"]: t.get("Value", "") for t in v.get("Tags", [])}
+                        pvc = "/".join(x for x in (tags.get(PVC_NAMESPACE_TAG), tags.get(PVC_NAME_TAG)) if x)
+                        found[v["VolumeId"]] = Volume(v["VolumeId"], str(v.get("State", "")), pvc)
+        return sorted(found.values(), key=lambda v: v.id)
 
     # -- leftovers ------------------------------------------------------------------------
 

@@ -409,6 +409,85 @@ def test_scan_finds_planted_leftovers(fake_aws: str, tmp_path: Path) -> None:
     assert sg in info.value.message and vol in info.value.message and "\n" not in info.value.message
 
 
+# --- down waits for the volumes of the claims ------------------------------------------------
+
+
+def csi_volume(url: str, cluster: str = CLUSTER, pvc: str = "prometheus-db-prometheus-0", **extra: str) -> str:
+    """A volume as the EBS CSI add-on creates it for a claim (obsctl's extraVolumeTags, the
+    driver's mark and its extra-create-metadata tags)."""
+    tags = {
+        "obsctl.io/cluster": cluster,
+        "ebs.csi.aws.com/cluster": "true",
+        "CSIVolumeName": "pvc-1234",
+        "kubernetes.io/created-for/pvc/name": pvc,
+        "kubernetes.io/created-for/pvc/namespace": "monitoring",
+        **extra,
+    }
+    return str(
+        client(url, "ec2").create_volume(
+            AvailabilityZone=f"{REGION}a",
+            Size=20,
+            VolumeType="gp3",
+            Encrypted=True,
+            TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+        )["VolumeId"]
+    )
+
+
+def test_volume_wait_ignores_root_volumes_and_other_clusters(fake_aws: str, tmp_path: Path) -> None:
+    ec2 = client(fake_aws, "ec2")
+    root = [{"Key": "obsctl.io/cluster", "Value": CLUSTER}, {"Key": "Name", "Value": "node"}]
+    ec2.create_volume(
+        AvailabilityZone=f"{REGION}a", Size=50, TagSpecifications=[{"ResourceType": "volume", "Tags": root}]
+    )  # a node's root volume: goes with terraform destroy, not waited for
+    csi_volume(fake_aws, cluster="another")
+    t = eks_target(tmp_path, fake_aws)
+    lines: list[str] = []
+    t.reporter = lines.append
+    assert t._volumes_stage(timeout=0, interval=0) == f"no EBS volume of cluster {CLUSTER}'s claims exists"
+    assert lines == []
+
+
+def test_volume_wait_reports_progress_until_the_driver_deletes_them(fake_aws: str, tmp_path: Path) -> None:
+    prometheus = csi_volume(fake_aws)
+    # a claim's volume tagged only by the add-on's cluster id (no extraVolumeTags): waited for too
+    alertmanager = csi_volume(fake_aws, pvc="alertmanager-db-0", **{f"kubernetes.io/cluster/{CLUSTER}": "owned"})
+    ec2 = client(fake_aws, "ec2")
+    ec2.delete_tags(Resources=[alertmanager], Tags=[{"Key": "obsctl.io/cluster"}])
+    t = eks_target(tmp_path, fake_aws)
+    lines: list[str] = []
+
+    def driver_deletes_one_per_poll(line: str) -> None:  # the EBS CSI driver, as the stage waits
+        lines.append(line)
+        ec2.delete_volume(VolumeId=sorted([prometheus, alertmanager])[len(lines) - 1])
+
+    t.reporter = driver_deletes_one_per_poll
+    detail = t._volumes_stage(timeout=3600, interval=0)
+    assert detail == f"2 EBS volume(s) of cluster {CLUSTER}'s claims deleted"
+    assert len(lines) == 2 and lines[0].startswith("waiting for 2 EBS volume(s) to be deleted: ")
+    assert f"{prometheus} (available, pvc monitoring/prometheus-db-prometheus-0)" in lines[0]
+    assert f"{alertmanager} (available, pvc monitoring/alertmanager-db-0)" in lines[0]
+
+
+def test_volume_wait_fails_naming_the_volumes_that_do_not_go(fake_aws: str, tmp_path: Path) -> None:
+    from obsctl.errors import WaitTimeout
+
+    ec2 = client(fake_aws, "ec2")
+    kept = csi_volume(fake_aws)
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    node = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, Placement={"AvailabilityZone": f"{REGION}a"})
+    attached = csi_volume(fake_aws, pvc="grafana")
+    ec2.attach_volume(VolumeId=attached, InstanceId=node["Instances"][0]["InstanceId"], Device="/dev/xvdf")
+    t = eks_target(tmp_path, fake_aws)
+    with pytest.raises(WaitTimeout) as info:
+        t._volumes_stage(timeout=0, interval=0)
+    msg = info.value.message
+    assert msg.startswith(f"2 EBS volume(s) of cluster {CLUSTER} still exist after 0s: ") and "\n" not in msg
+    assert f"{kept} (available, pvc monitoring/prometheus-db-prometheus-0)" in msg
+    assert f"{attached} (in-use, pvc monitoring/grafana)" in msg
+    assert info.value.exit_code == 1 and "kubectl get pv" in (info.value.hint or "")
+
+
 # --- the real CLI with no credentials at all --------------------------------------------------
 
 

@@ -78,13 +78,20 @@ def test_down_removes_the_kubernetes_layer_before_destroy_then_scans(tmp_path: P
     t = target(tmp_path)
     names = [s.name for s in t.down_stages(purge=True)]
     assert names[:4] == ["aws credentials", "terraform render", "terraform init", "cluster present"]
-    assert names[-3:] == ["terraform destroy", "leftover scan", "purge local files"]
-    k8s = names[4:-3]
+    assert names[-4:] == ["ebs volumes deleted", "terraform destroy", "leftover scan", "purge local files"]
+    k8s = names[4:-4]
     assert k8s, "the Kubernetes layer's down stages must run before terraform destroy"
     # with no live cluster (already destroyed, or never created) they are skipped, not failed
     t._cluster_live = False
-    stage = t.down_stages(purge=False)[4]
-    assert stage.run() == "skipped: no live cluster"
+    stages = t.down_stages(purge=False)
+    assert stages[4].run() == "skipped: no live cluster"
+    # and nothing is left to delete the volumes: the leftover scan will name any (no AWS call)
+    assert stages[-3].name == "ebs volumes deleted" and stages[-3].run().startswith("skipped: no live cluster")
+
+
+def test_down_waits_for_volumes_as_long_as_the_kubernetes_layer_waits(tmp_path: Path) -> None:
+    assert target(tmp_path).volume_timeout == 600  # kubernetes.wait_timeout's default, 10m
+    assert target(tmp_path, more="    kubernetes: {wait_timeout: 90s}").volume_timeout == 90
 
 
 def test_the_kubernetes_layer_is_built_with_obsctls_kubeconfig(tmp_path: Path) -> None:
