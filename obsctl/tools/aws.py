@@ -315,7 +315,8 @@ class Aws:
 
     def scan_leftovers(self, cluster: str, vpc_id: str | None = None) -> list[Leftover]:
         """Everything still tagged with the cluster (ours, the AWS LB controller's, the EBS CSI
-        driver's, the VPC CNI's, EKS's own), plus the cluster and its log groups by name."""
+        driver's, the VPC CNI's, EKS's own) including KMS keys not scheduled for deletion, plus
+        the cluster and its log groups by name."""
         found: list[Leftover] = []
         for scan in (
             self._scan_cluster,
@@ -323,6 +324,7 @@ class Aws:
             self._scan_elbv2,
             self._scan_elb_classic,
             self._scan_log_groups,
+            self._scan_kms,
         ):
             found.extend(scan(cluster, vpc_id))
         return found
@@ -435,6 +437,49 @@ class Aws:
                     out.extend(Leftover("log group", g["logGroupName"]) for g in page["logGroups"])
         return out
 
+    def _scan_kms(self, cluster: str, _: str | None) -> list[Leftover]:
+        """Keys tagged with the cluster that are not on their way out. After the destroy the
+        eks module's key is PendingDeletion for its 7-day window: fine. Enabled (or Disabled:
+        still billed, never deleted) is a leftover. A key whose policy hides its tags from us
+        is skipped: the module's key keeps the default policy, which admits the account's IAM
+        principals, so it is readable to whoever created it."""
+        kms = self.client("kms")
+        with _aws("scanning KMS keys"):
+            aliases: dict[str, str] = {}
+            for page in kms.get_paginator("list_aliases").paginate():
+                for a in page["Aliases"]:
+                    if a.get("TargetKeyId"):
+                        aliases.setdefault(a["TargetKeyId"], a["AliasName"])
+            keys = [k["KeyId"] for page in kms.get_paginator("list_keys").paginate() for k in page["Keys"]]
+        out = []
+        for key in keys:
+            if aliases.get(key, "").startswith("alias/aws/"):
+                continue  # AWS-managed (aws/ebs, aws/ecr, ...): never ours, never deleted
+            tags = _or_none(
+                lambda key=key: {
+                    t["TagKey"]: t.get("TagValue", "")
+                    for page in kms.get_paginator("list_resource_tags").paginate(KeyId=key)
+                    for t in page["Tags"]
+                },
+                ("AccessDeniedException", "NotFoundException"),
+                f"reading the tags of KMS key {key}",
+            )
+            if not tags or not _tagged(tags, cluster):
+                continue
+            meta = _or_none(
+                lambda key=key: kms.describe_key(KeyId=key)["KeyMetadata"],
+                ("AccessDeniedException", "NotFoundException"),
+                f"describing KMS key {key}",
+            )
+            if meta is None or meta.get("KeyState") in KMS_GOING:
+                continue
+            detail = ", ".join(x for x in (meta.get("KeyState", ""), aliases.get(key, "")) if x)
+            out.append(Leftover("kms key", key, detail))
+        return out
+
+
+KMS_GOING = ("PendingDeletion", "PendingReplicaDeletion")
+
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes")
@@ -479,12 +524,14 @@ def exec_credential(token: str, expiry: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _or_none(describe: Any, not_found: str, doing: str) -> Any:
-    """`describe()`, or None when AWS answers `not_found`; any other failure is translated."""
+def _or_none(describe: Any, not_found: str | tuple[str, ...], doing: str) -> Any:
+    """`describe()`, or None when AWS answers with the code(s) `not_found`; any other
+    failure is translated."""
+    codes = (not_found,) if isinstance(not_found, str) else not_found
     try:
         return describe()
     except bx.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == not_found:
+        if exc.response.get("Error", {}).get("Code") in codes:
             return None
         raise _translate(exc, doing) from None
     except bx.BotoCoreError as exc:

@@ -348,6 +348,12 @@ def test_clean_scan_passes(fake_aws: str, tmp_path: Path) -> None:
         TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "obsctl.io/cluster", "Value": "another"}]}],
     )
     client(fake_aws, "logs").create_log_group(logGroupName="/aws/eks/another/cluster")
+    kms = client(fake_aws, "kms")
+    kms.create_key(Tags=[{"TagKey": "obsctl.io/cluster", "TagValue": "another"}])
+    kms.create_key(Description="untagged, someone else's")
+    # the eks module's key after terraform destroy: pending deletion for 7 days, which is fine
+    ours = kms.create_key(Tags=[{"TagKey": "obsctl.io/cluster", "TagValue": CLUSTER}])["KeyMetadata"]["KeyId"]
+    kms.schedule_key_deletion(KeyId=ours, PendingWindowInDays=7)
     t = eks_target(tmp_path, fake_aws)
     assert t.aws.scan_leftovers(CLUSTER) == []
     assert t._scan_stage().startswith("nothing tagged obsctl.io/cluster=obsctl-moto")
@@ -391,9 +397,21 @@ def test_scan_finds_planted_leftovers(fake_aws: str, tmp_path: Path) -> None:
         Tags=[{"Key": f"kubernetes.io/cluster/{CLUSTER}", "Value": "owned"}],
     )
     client(fake_aws, "logs").create_log_group(logGroupName=f"/aws/eks/{CLUSTER}/cluster")
+    kms = client(fake_aws, "kms")
+    secrets_key = kms.create_key(Tags=[{"TagKey": "obsctl.io/cluster", "TagValue": CLUSTER}])["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=f"alias/eks/{CLUSTER}", TargetKeyId=secrets_key)
+    disabled_key = kms.create_key(Tags=[{"TagKey": f"kubernetes.io/cluster/{CLUSTER}", "TagValue": "owned"}])
+    kms.disable_key(KeyId=disabled_key["KeyMetadata"]["KeyId"])
 
-    found = {(f.kind, f.id) for f in Aws(REGION, endpoint_url=fake_aws).scan_leftovers(CLUSTER)}
+    leftovers = Aws(REGION, endpoint_url=fake_aws).scan_leftovers(CLUSTER)
+    found = {(f.kind, f.id) for f in leftovers}
+    assert {str(f) for f in leftovers if f.kind == "kms key"} == {
+        f"kms key {secrets_key} (Enabled, alias/eks/{CLUSTER})",
+        f"kms key {disabled_key['KeyMetadata']['KeyId']} (Disabled)",
+    }
     assert found == {
+        ("kms key", secrets_key),
+        ("kms key", disabled_key["KeyMetadata"]["KeyId"]),
         ("security group", sg),
         ("ebs volume", vol),
         ("network interface", eni),
@@ -405,8 +423,9 @@ def test_scan_finds_planted_leftovers(fake_aws: str, tmp_path: Path) -> None:
     t = eks_target(tmp_path, fake_aws)
     with pytest.raises(ToolError) as info:
         t._scan_stage()
-    assert info.value.message.startswith(f"7 resource(s) tagged with cluster {CLUSTER} survived the destroy: ")
-    assert sg in info.value.message and vol in info.value.message and "\n" not in info.value.message
+    assert info.value.message.startswith(f"9 resource(s) tagged with cluster {CLUSTER} survived the destroy: ")
+    assert sg in info.value.message and vol in info.value.message and secrets_key in info.value.message
+    assert "\n" not in info.value.message
 
 
 # --- down waits for the volumes of the claims ------------------------------------------------
