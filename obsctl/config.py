@@ -277,9 +277,15 @@ class AwsSettings(_Model):
     node_max_size: int = Field(4, ge=1, description="Node group maximum size.")
     node_desired_size: int = Field(2, ge=1, description="Node group desired size.")
     node_disk_size_gib: int = Field(50, ge=20, le=1000, description="Node root volume size (GiB).")
-    cluster_endpoint_public_access: bool = Field(True, description="Expose the API endpoint publicly.")
+    cluster_endpoint_public_access: bool = Field(
+        True,
+        description="Expose the API endpoint publicly; must stay true: obsctl drives Helm and the Kubernetes"
+        " API from this machine (narrow cluster_endpoint_public_access_cidrs instead).",
+    )
     cluster_endpoint_public_access_cidrs: list[str] = Field(
-        ["0.0.0.0/0"], description="CIDRs allowed to reach the public API endpoint."
+        ["0.0.0.0/0"],
+        description="CIDRs allowed to reach the public API endpoint; the default is the whole internet"
+        " (IAM authentication alone guards it), so `up` warns and prints your own address as a /32 to use.",
     )
     cluster_admin_principal_arns: list[str] = Field(
         default_factory=list, description="IAM principals given cluster admin through access entries."
@@ -294,6 +300,17 @@ class AwsSettings(_Model):
     ecr_repository_name: str = Field("obsctl-app", description="ECR repository for the app image.")
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on every resource.")
     backend: S3Backend | None = Field(None, description="Remote state; local state when absent.")
+
+    @field_validator("cluster_endpoint_public_access")
+    @classmethod
+    def _reachable_from_here(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError(
+                "false is not supported: obsctl runs Helm and the Kubernetes API from this machine, so `up`"
+                " would build the whole AWS layer and then fail to reach a private-only endpoint; keep it true"
+                " and narrow cluster_endpoint_public_access_cidrs to your own address (a /32)"
+            )
+        return value
 
     @field_validator("kubernetes_version")
     @classmethod

@@ -102,13 +102,13 @@ variable "kubernetes_version" {
 }
 
 variable "cluster_endpoint_public_access" {
-  description = "Whether the Kubernetes API endpoint is reachable from the internet (still IAM-authenticated, and limited to `cluster_endpoint_public_access_cidrs`). `true` lets obsctl run Helm from your machine; with `false` the API is reachable only from inside the VPC, e.g. from the bastion"
+  description = "Whether the Kubernetes API endpoint is reachable from the internet (still IAM-authenticated, and limited to `cluster_endpoint_public_access_cidrs`). `true` lets obsctl run Helm from your machine, and obsctl refuses `false`; by hand, with `false` the API is reachable only from inside the VPC, e.g. from the bastion"
   type        = bool
   default     = true
 }
 
 variable "cluster_endpoint_public_access_cidrs" {
-  description = "IPv4 CIDRs allowed to reach the public API endpoint when `cluster_endpoint_public_access` is `true`. Narrow this to your own egress address, e.g. `[\"203.0.113.7/32\"]`; the default `[\"0.0.0.0/0\"]` relies on IAM authentication alone"
+  description = "IPv4 CIDRs allowed to reach the public API endpoint when `cluster_endpoint_public_access` is `true`. Narrow this to your own egress address, e.g. `[\"203.0.113.7/32\"]` (`obsctl up` prints yours); the default `[\"0.0.0.0/0\"]` relies on IAM authentication alone"
   type        = list(string)
   default     = ["0.0.0.0/0"]
 

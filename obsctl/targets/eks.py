@@ -25,6 +25,7 @@ callback the CLI may set; this module never prints. Every stage is safe to repea
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sys
 import threading
@@ -172,6 +173,13 @@ def estimate_cost(aws: Any, inputs: CostInputs | None = None) -> CostEstimate:
     return est
 
 
+def _prefixlen(cidr: str) -> int | None:
+    try:
+        return ipaddress.ip_network(cidr, strict=False).prefixlen
+    except ValueError:
+        return None  # Terraform's validation names a malformed CIDR
+
+
 def _architecture(ami_type: str) -> str:
     return "arm64" if "ARM" in ami_type.upper() else "x86_64"
 
@@ -186,6 +194,7 @@ class EksTarget:
         terraform_source: Path | None = None,
         endpoint_url: str | None = None,
         scan_settle: float = 120.0,
+        checkip_url: str | None = None,
     ) -> None:
         assert isinstance(env.spec, EksEnv)
         self.env = env
@@ -200,6 +209,7 @@ class EksTarget:
         self.source = terraform_source or self._default_source()
         self.templates = REPO_TERRAFORM / "templates"
         self.endpoint_url = endpoint_url
+        self.checkip_url = checkip_url  # None: checkip.amazonaws.com (or OBSCTL_CHECKIP_URL)
         self.scan_settle = scan_settle  # seconds a leftover may take to disappear (ENIs, LBs)
         # seconds `down` waits for the CSI driver to delete the claims' volumes
         self.volume_timeout = duration_seconds(self.spec.kubernetes.wait_timeout)
@@ -364,6 +374,28 @@ class EksTarget:
         self.last_estimate = estimate_cost(a, inputs)
         return self.last_estimate
 
+    def check_endpoint_exposure(self) -> str:
+        """A warning when the public API endpoint admits the whole internet, with the caller's
+        own address as the /32 to use instead (when it can be found: said plainly if not)."""
+        cidrs = self.aws_settings.cluster_endpoint_public_access_cidrs
+        everyone = [c for c in cidrs if _prefixlen(c) == 0]
+        if not everyone:
+            return f"API endpoint reachable from {', '.join(cidrs)} only"
+        from obsctl.tools.aws import public_ipv4
+
+        try:
+            mine = public_ipv4(self.checkip_url)
+            advice = f"set aws.cluster_endpoint_public_access_cidrs: [{mine}/32] (this machine's public address)"
+        except ToolError as exc:
+            advice = (
+                f"this machine's public address could not be found ({exc.message}):"
+                " set aws.cluster_endpoint_public_access_cidrs to your egress address as a /32"
+            )
+        return (
+            f"WARNING: the Kubernetes API endpoint is open to the whole internet ({', '.join(everyone)});"
+            f" only IAM authentication guards it; {advice}"
+        )
+
     def preflight(self) -> None:
         """Credentials first (so a machine without any fails in well under a second, before
         any Terraform run), then tools, then the region and the cost estimate."""
@@ -375,7 +407,7 @@ class EksTarget:
         who = self.check_credentials()
         tools = self.check_tools()
         estimate = self.check_region()
-        return f"{who}; {tools}; {estimate.summary()}"
+        return f"{who}; {tools}; {self.check_endpoint_exposure()}; {estimate.summary()}"
 
     # -- terraform stages ----------------------------------------------------------------
 

@@ -35,6 +35,9 @@ from botocore.config import Config
 from obsctl.errors import ObsctlError, PreflightError, ToolError
 
 ENDPOINT_ENV = "OBSCTL_AWS_ENDPOINT_URL"
+CHECKIP_URL = "https://checkip.amazonaws.com"  # answers with the caller's public IPv4 address
+CHECKIP_ENV = "OBSCTL_CHECKIP_URL"
+CHECKIP_TIMEOUT = 2.0  # seconds: preflight must not hang on a machine without internet
 CLUSTER_TAG = "obsctl.io/cluster"
 # The EBS CSI driver marks every volume it creates with CSI_VOLUME_TAG (true) and, with its
 # default extra-create-metadata, names the claim in the PVC tags.
@@ -512,6 +515,29 @@ def _elbv2_tags(elb: Any, arns: list[str]) -> dict[str, dict[str, str]]:
         for desc in elb.describe_tags(ResourceArns=arns[i : i + 20])["TagDescriptions"]:
             out[desc["ResourceArn"]] = {t["Key"]: t.get("Value", "") for t in desc.get("Tags", [])}
     return out
+
+
+def public_ipv4(url: str | None = None, timeout: float = CHECKIP_TIMEOUT) -> str:
+    """This machine's public IPv4 address as AWS sees it, from checkip.amazonaws.com (or
+    `url`, or OBSCTL_CHECKIP_URL). ToolError saying why when it cannot be found."""
+    import ipaddress
+    import urllib.error
+    import urllib.request
+
+    url = url or os.environ.get(CHECKIP_ENV) or CHECKIP_URL
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            text = resp.read(64).decode("ascii", errors="replace").strip()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ToolError(f"{url} did not answer: {_one_line(str(reason))}") from None
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise ToolError(f"{url} answered {text[:40]!r}, not an IP address") from None
+    if address.version != 4 or not address.is_global:
+        raise ToolError(f"{url} answered {address}, not a public IPv4 address")
+    return str(address)
 
 
 def exec_credential(token: str, expiry: dt.datetime) -> dict[str, Any]:

@@ -538,3 +538,28 @@ def test_up_without_credentials_fails_fast_through_the_cli(tmp_path: Path) -> No
     assert "Traceback" not in res.stdout + res.stderr
     assert not (tmp_path / "terraform-ran").exists() and not (tmp_path / ".obsctl" / "dev" / "terraform").exists()
     assert elapsed < 3.0, f"took {elapsed:.2f}s (target: under a second)"
+
+
+def test_a_private_only_endpoint_is_refused_through_the_cli_before_anything_runs(tmp_path: Path) -> None:
+    write_eks_config(tmp_path, cluster_endpoint_public_access=False)
+    recorder = tmp_path / "bin"
+    recorder.mkdir()
+    (recorder / "terraform").write_text(f"#!/bin/sh\ntouch {tmp_path}/terraform-ran\n")
+    (recorder / "terraform").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OBSCTL_"))}
+    env.update(HOME=str(tmp_path), COLUMNS="400", PATH=f"{recorder}:{env.get('PATH', '')}")
+    res = subprocess.run(
+        [sys.executable, "-m", "obsctl", "up", "--env", "dev"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert res.returncode == 2, res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert lines[0].startswith(
+        "error: obsctl.yaml: environments.dev.aws.cluster_endpoint_public_access: false is not supported: "
+    ), lines
+    assert len(lines) == 2 and lines[1].startswith("hint: ")
+    assert not (tmp_path / "terraform-ran").exists() and not (tmp_path / ".obsctl").exists()

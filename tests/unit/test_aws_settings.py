@@ -38,3 +38,15 @@ def test_kubernetes_version_must_enforce_network_policy() -> None:
     err = refused(kubernetes_version='"1.24"')
     assert err.message.startswith("obsctl.yaml: environments.prod.aws.kubernetes_version: 1.24 is too old")
     assert "NetworkPolicy" in err.message
+
+
+def test_a_private_only_endpoint_is_refused_at_config_time() -> None:
+    """obsctl drives Helm and the Kubernetes API from this machine: `up` would build the whole
+    AWS layer and then fail to reach the cluster."""
+    assert parse().cluster_endpoint_public_access is True
+    err = refused(cluster_endpoint_public_access="false")
+    assert err.message.startswith(
+        "obsctl.yaml: environments.prod.aws.cluster_endpoint_public_access: false is not supported:"
+        " obsctl runs Helm and the Kubernetes API from this machine"
+    )
+    assert "cluster_endpoint_public_access_cidrs" in err.message  # what to do instead
