@@ -15,7 +15,9 @@ timeout and one attempt. The identity call that follows uses short connect/read
 timeouts and no retries.
 
 `endpoint_url` (or OBSCTL_AWS_ENDPOINT_URL) points every client at one endpoint: the
-tests run all of this against a moto server on loopback.
+tests run all of this against a moto server on loopback. botocore's per-service variable
+(AWS_ENDPOINT_URL_SSM, ...) still wins for its service, as it wins over AWS_ENDPOINT_URL:
+one service can live elsewhere (a VPC endpoint; in the tests, a stub for a call moto lacks).
 """
 
 from __future__ import annotations
@@ -180,9 +182,10 @@ class Aws:
 
     def client(self, service: str, config: Config = NORMAL, preflight: bool = False) -> Any:
         """A client for `service`; `preflight` marks the checks made before anything changes."""
+        endpoint = None if os.environ.get(_service_endpoint_env(service)) else self.endpoint_url
         with _aws(f"creating the {service} client", preflight):
             session = self._get_session(preflight)
-            return session.client(service, region_name=self.region, endpoint_url=self.endpoint_url, config=config)
+            return session.client(service, region_name=self.region, endpoint_url=endpoint, config=config)
 
     # -- credentials and identity -----------------------------------------------------
 
@@ -288,6 +291,32 @@ class Aws:
         token = TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
         expiry = (now or dt.datetime.now(dt.UTC)) + TOKEN_LIFETIME
         return token, expiry
+
+    # -- the bastion -----------------------------------------------------------------------
+
+    def instance_state(self, instance_id: str) -> str | None:
+        """The EC2 instance's state name (`running`, `stopped`, ...), or None when it does not exist."""
+        ec2 = self.client("ec2")
+
+        def state() -> str | None:
+            reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+            instances = [i for r in reservations for i in r["Instances"]]
+            return str(instances[0]["State"]["Name"]) if instances else None
+
+        return _or_none(
+            state,
+            ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"),
+            f"describing EC2 instance {instance_id}",
+        )
+
+    def session_manager_info(self, instance_id: str) -> dict[str, Any] | None:
+        """What Systems Manager knows of the instance (PingStatus `Online`, `ConnectionLost`,
+        `Inactive`; agent version, platform), or None when its agent never registered."""
+        ssm = self.client("ssm")
+        with _aws(f"asking Systems Manager about {instance_id} (ssm:DescribeInstanceInformation)"):
+            out = ssm.describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])
+        found = [i for i in out.get("InstanceInformationList", []) if i.get("InstanceId") == instance_id]
+        return found[0] if found else None
 
     # -- volumes --------------------------------------------------------------------------
 
@@ -482,6 +511,16 @@ class Aws:
 
 
 KMS_GOING = ("PendingDeletion", "PendingReplicaDeletion")
+
+
+def _service_endpoint_env(service: str) -> str:
+    """botocore's per-service endpoint variable for a client name (ssm: AWS_ENDPOINT_URL_SSM,
+    elbv2: AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2), named the way botocore names it."""
+    from botocore import utils
+
+    name = utils.SERVICE_NAME_ALIASES.get(service, service)
+    name = utils.CLIENT_NAME_TO_HYPHENIZED_SERVICE_ID_OVERRIDES.get(name, name)
+    return "AWS_ENDPOINT_URL_" + name.replace("-", "_").upper()
 
 
 def _truthy(value: str | None) -> bool:

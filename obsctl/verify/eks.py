@@ -1,7 +1,8 @@
 """The eks target's checklist: the AWS layer asked directly, then the Kubernetes layer's checks.
 
 The AWS checks read Terraform's outputs and ask AWS itself (boto3), so a cluster that
-Terraform believes in but EKS does not, or a node group stuck CREATING, fails here. The
+Terraform believes in but EKS does not, a node group stuck CREATING, or a bastion that
+Session Manager cannot reach, fails here. The
 Kubernetes layer's checks and drill are the `kubernetes` target's own (verify/cluster.py),
 run on the new cluster through obsctl's kubeconfig.
 """
@@ -21,6 +22,7 @@ def checks(t: EksTarget) -> list[Check]:
         Check("eks cluster ACTIVE", lambda: _cluster(t), "aws"),
         Check("eks node groups ACTIVE", lambda: _nodegroups(t), "aws"),
         Check("ecr repository exists", lambda: _ecr(t), "aws"),
+        Check("bastion running, Online in Session Manager", lambda: _bastion(t), "aws"),
         Check("kubeconfig is obsctl's and mints a token", lambda: _kubeconfig(t), "aws"),
     ]
     from obsctl.verify import cluster
@@ -86,6 +88,36 @@ def _ecr(t: EksTarget) -> str:
     if repo.get("imageTagMutability") not in (None, "IMMUTABLE"):
         raise CheckFailed(f"ECR repository {name} allows mutable tags")
     return str(repo.get("repositoryUri", name))
+
+
+def _bastion(t: EksTarget) -> str:
+    """The seed's checklist reaches the cluster from the bastion; with SSH closed an operator
+    gets there through Session Manager, which needs the instance running and its SSM agent
+    registered and Online."""
+    instance = t.outputs().get("bastion_instance_id")
+    if _empty(instance):
+        raise CheckFailed(f"terraform output bastion_instance_id is empty (run obsctl up --env {t.env.name})")
+    state = t.aws.instance_state(instance)
+    if state is None:
+        raise CheckFailed(
+            f"bastion {instance} does not exist in {t.aws_settings.region} (run obsctl up --env {t.env.name})"
+        )
+    if state != "running":
+        raise CheckFailed(
+            f"bastion {instance} is {state}, not running (aws ec2 start-instances --instance-ids {instance})"
+        )
+    info = t.aws.session_manager_info(instance)
+    if info is None:
+        raise CheckFailed(
+            f"bastion {instance} is running but not registered with Session Manager: its SSM agent has not"
+            " checked in (instance profile with AmazonSSMManagedInstanceCore, HTTPS egress to ssm, ssmmessages"
+            " and ec2messages)"
+        )
+    ping = info.get("PingStatus")
+    if ping != "Online":
+        raise CheckFailed(f"bastion {instance}: Session Manager says {ping} (last ping {info.get('LastPingDateTime')})")
+    agent = f" (agent {info['AgentVersion']})" if info.get("AgentVersion") else ""
+    return f"{instance} running, Session Manager Online{agent}: aws ssm start-session --target {instance}"
 
 
 def _kubeconfig(t: EksTarget) -> str:

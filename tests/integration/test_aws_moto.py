@@ -335,6 +335,74 @@ def test_cluster_facts_and_aws_checks(fake_aws: str, tmp_path: Path) -> None:
     assert rows["terraform"].state == "not initialized"
 
 
+# --- the bastion and Session Manager ---------------------------------------------------------
+
+
+def session_manager(registered: dict[str, str]) -> Callable[[str, bytes], Reply]:
+    """Systems Manager's DescribeInstanceInformation, which moto does not implement: answers
+    for the instances in `registered` (id -> PingStatus) that the request's InstanceIds
+    filter names, in the JSON protocol the real boto3 client parses."""
+
+    def answer(operation: str, body: bytes) -> Reply:
+        assert operation == "AmazonSSM.DescribeInstanceInformation", operation
+        wanted = {v for f in json.loads(body).get("Filters", []) if f["Key"] == "InstanceIds" for v in f["Values"]}
+        items = [
+            {
+                "InstanceId": instance,
+                "PingStatus": ping,
+                "LastPingDateTime": 1_790_000_000.0,
+                "AgentVersion": "3.3.2299.0",
+                "PlatformType": "Linux",
+                "PlatformName": "Amazon Linux",
+                "ResourceType": "EC2Instance",
+            }
+            for instance, ping in registered.items()
+            if instance in wanted
+        ]
+        body = json.dumps({"InstanceInformationList": items}).encode()
+        return 200, {"Content-Type": "application/x-amz-json-1.1"}, body
+
+    return answer
+
+
+def test_bastion_check_asks_ec2_and_session_manager(
+    fake_aws: str, tmp_path: Path, stub_aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from obsctl.verify import CheckFailed
+    from obsctl.verify import eks as checks
+
+    # The statuses the stub answers are the ones botocore's model of the API allows.
+    pings = client(fake_aws, "ssm").meta.service_model.shape_for("PingStatus").enum
+    assert {"Online", "ConnectionLost", "Inactive"} <= set(pings)
+    registered: dict[str, str] = {}
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", stub_aws(session_manager(registered)))  # EC2 stays on moto
+    ec2 = client(fake_aws, "ec2")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    bastion = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    t = eks_target(tmp_path, fake_aws)
+
+    t._outputs = {"bastion_instance_id": ""}
+    with pytest.raises(CheckFailed, match="terraform output bastion_instance_id is empty"):
+        checks._bastion(t)
+    t._outputs = {"bastion_instance_id": "i-0123456789abcdef0"}
+    with pytest.raises(CheckFailed, match="bastion i-0123456789abcdef0 does not exist in eu-west-1"):
+        checks._bastion(t)
+    t._outputs = {"bastion_instance_id": bastion}
+    with pytest.raises(CheckFailed, match="is running but not registered with Session Manager"):
+        checks._bastion(t)
+    registered[bastion] = "ConnectionLost"
+    with pytest.raises(CheckFailed, match=f"bastion {bastion}: Session Manager says ConnectionLost"):
+        checks._bastion(t)
+    registered[bastion] = "Online"
+    registered["i-someoneelse"] = "Online"
+    assert checks._bastion(t) == (
+        f"{bastion} running, Session Manager Online (agent 3.3.2299.0): aws ssm start-session --target {bastion}"
+    )
+    ec2.stop_instances(InstanceIds=[bastion])
+    with pytest.raises(CheckFailed, match=f"bastion {bastion} is stopped, not running"):
+        checks._bastion(t)
+
+
 # --- the leftover scan ----------------------------------------------------------------------
 
 

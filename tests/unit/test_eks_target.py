@@ -175,11 +175,12 @@ def test_verify_on_eks_runs_the_aws_checks_then_the_kubernetes_layers(tmp_path: 
     t = target(tmp_path)
     checks, drills = lifecycle.checklist(t.env, t, fire_drill=True)
     names = [ch.name for ch in checks]
-    assert names[:5] == [
+    assert names[:6] == [
         "terraform outputs present and non-empty",
         "eks cluster ACTIVE",
         "eks node groups ACTIVE",
         "ecr repository exists",
+        "bastion running, Online in Session Manager",
         "kubeconfig is obsctl's and mints a token",
     ]
     assert "nodes Ready" in names  # verify/cluster.py's checks, on the new cluster
