@@ -156,6 +156,9 @@ class Volume:
     id: str
     state: str
     pvc: str = ""  # namespace/name from the driver's PVC tags, when it set them
+    type: str = ""  # gp3, gp2, io2, ...
+    encrypted: bool = False
+    cluster_tagged: bool = False  # carries obsctl.io/cluster (the add-on's extraVolumeTags)
 
     def __str__(self) -> str:
         return f"{self.id} ({self.state}, pvc {self.pvc or 'unknown'})"
@@ -340,7 +343,14 @@ class Aws:
                             continue
                         tags = {t["Key"]: t.get("Value", "") for t in v.get("Tags", [])}
                         pvc = "/".join(x for x in (tags.get(PVC_NAMESPACE_TAG), tags.get(PVC_NAME_TAG)) if x)
-                        found[v["VolumeId"]] = Volume(v["VolumeId"], str(v.get("State", "")), pvc)
+                        found[v["VolumeId"]] = Volume(
+                            v["VolumeId"],
+                            str(v.get("State", "")),
+                            pvc,
+                            str(v.get("VolumeType", "")),
+                            bool(v.get("Encrypted")),
+                            tags.get(CLUSTER_TAG) == cluster,
+                        )
         return sorted(found.values(), key=lambda v: v.id)
 
     # -- leftovers ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ def checks(t: EksTarget) -> list[Check]:
         Check("eks node groups ACTIVE", lambda: _nodegroups(t), "aws"),
         Check("ecr repository exists", lambda: _ecr(t), "aws"),
         Check("bastion running, Online in Session Manager", lambda: _bastion(t), "aws"),
+        Check("claims' ebs volumes encrypted gp3, tagged", lambda: _volumes(t), "aws"),
         Check("kubeconfig is obsctl's and mints a token", lambda: _kubeconfig(t), "aws"),
     ]
     from obsctl.verify import cluster
@@ -118,6 +119,42 @@ def _bastion(t: EksTarget) -> str:
         raise CheckFailed(f"bastion {instance}: Session Manager says {ping} (last ping {info.get('LastPingDateTime')})")
     agent = f" (agent {info['AgentVersion']})" if info.get("AgentVersion") else ""
     return f"{instance} running, Session Manager Online{agent}: aws ssm start-session --target {instance}"
+
+
+def _volumes(t: EksTarget) -> str:
+    """Prometheus' data lives on an EBS volume the CSI driver created from the claim: it must
+    be encrypted gp3 (the default StorageClass's parameters) and carry the cluster tag (the
+    add-on's extraVolumeTags), or `obsctl down` cannot wait for it and the scan cannot find it."""
+    from obsctl.tools.aws import CLUSTER_TAG
+
+    if not t.spec.kubernetes.prometheus_storage:
+        return "no persistent volume asked for (kubernetes.prometheus_storage is empty)"
+    volumes = t.aws.cluster_volumes(t.cluster_name)
+    if not volumes:
+        raise CheckFailed(
+            f"no EBS volume carries {CLUSTER_TAG}={t.cluster_name} and the EBS CSI driver's mark: the Prometheus"
+            " claim is not bound yet, or the aws-ebs-csi-driver add-on lacks its extraVolumeTags"
+        )
+    bad = []
+    for v in volumes:
+        wrong = [
+            why
+            for why, ok in (
+                ("not encrypted", v.encrypted),
+                (f"{v.type or 'type unknown'}, not gp3", v.type == "gp3"),
+                (f"no {CLUSTER_TAG} tag", v.cluster_tagged),
+            )
+            if not ok
+        ]
+        if wrong:
+            bad.append(f"{v}: {', '.join(wrong)}")
+    if bad:
+        raise CheckFailed(
+            "; ".join(bad) + " (new volumes follow the default StorageClass, which must be encrypted gp3;"
+            " an existing volume keeps what it was created with)"
+        )
+    claims = ", ".join(v.pvc or v.id for v in volumes)
+    return f"{len(volumes)} volume(s) encrypted gp3, tagged {CLUSTER_TAG}={t.cluster_name}: {claims}"
 
 
 def _kubeconfig(t: EksTarget) -> str:

@@ -499,7 +499,14 @@ def test_scan_finds_planted_leftovers(fake_aws: str, tmp_path: Path) -> None:
 # --- down waits for the volumes of the claims ------------------------------------------------
 
 
-def csi_volume(url: str, cluster: str = CLUSTER, pvc: str = "prometheus-db-prometheus-0", **extra: str) -> str:
+def csi_volume(
+    url: str,
+    cluster: str = CLUSTER,
+    pvc: str = "prometheus-db-prometheus-0",
+    volume_type: str = "gp3",
+    encrypted: bool = True,
+    **extra: str,
+) -> str:
     """A volume as the EBS CSI add-on creates it for a claim (obsctl's extraVolumeTags, the
     driver's mark and its extra-create-metadata tags)."""
     tags = {
@@ -514,8 +521,8 @@ def csi_volume(url: str, cluster: str = CLUSTER, pvc: str = "prometheus-db-prome
         client(url, "ec2").create_volume(
             AvailabilityZone=f"{REGION}a",
             Size=20,
-            VolumeType="gp3",
-            Encrypted=True,
+            VolumeType=volume_type,
+            Encrypted=encrypted,
             TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
         )["VolumeId"]
     )
@@ -573,6 +580,35 @@ def test_volume_wait_fails_naming_the_volumes_that_do_not_go(fake_aws: str, tmp_
     assert f"{kept} (available, pvc monitoring/prometheus-db-prometheus-0)" in msg
     assert f"{attached} (in-use, pvc monitoring/grafana)" in msg
     assert info.value.exit_code == 1 and "kubectl get pv" in (info.value.hint or "")
+
+
+def test_volume_check_wants_encrypted_gp3_volumes_with_the_cluster_tag(fake_aws: str, tmp_path: Path) -> None:
+    from obsctl.verify import CheckFailed
+    from obsctl.verify import eks as checks
+
+    t = eks_target(tmp_path, fake_aws)
+    with pytest.raises(CheckFailed, match="no EBS volume carries obsctl.io/cluster=obsctl-moto"):
+        checks._volumes(t)  # the claim is unbound, or the add-on does not tag
+    good = csi_volume(fake_aws)
+    assert checks._volumes(t) == (
+        f"1 volume(s) encrypted gp3, tagged obsctl.io/cluster={CLUSTER}: monitoring/prometheus-db-prometheus-0"
+    )
+    # what the add-on's own ebs-csi-default-sc makes in an account without EBS default encryption
+    plain = csi_volume(fake_aws, pvc="old-claim", encrypted=False)
+    legacy = csi_volume(fake_aws, pvc="gp2-claim", volume_type="gp2", **{f"kubernetes.io/cluster/{CLUSTER}": "owned"})
+    client(fake_aws, "ec2").delete_tags(Resources=[legacy], Tags=[{"Key": "obsctl.io/cluster"}])
+    with pytest.raises(CheckFailed) as info:
+        checks._volumes(t)
+    msg = str(info.value)
+    assert f"{plain} (available, pvc monitoring/old-claim): not encrypted" in msg
+    assert f"{legacy} (available, pvc monitoring/gp2-claim): gp2, not gp3, no obsctl.io/cluster tag" in msg
+    assert good not in msg and "\n" not in msg
+    # Prometheus on an emptyDir: no claim, nothing to check
+    (tmp_path / "obsctl.yaml").write_text(
+        (tmp_path / "obsctl.yaml").read_text() + "    kubernetes: {prometheus_storage: ''}\n"
+    )
+    no_claim = EksTarget(c.load(str(tmp_path / "obsctl.yaml")), endpoint_url=fake_aws)
+    assert checks._volumes(no_claim) == "no persistent volume asked for (kubernetes.prometheus_storage is empty)"
 
 
 # --- the real CLI with no credentials at all --------------------------------------------------

@@ -175,12 +175,13 @@ def test_verify_on_eks_runs_the_aws_checks_then_the_kubernetes_layers(tmp_path: 
     t = target(tmp_path)
     checks, drills = lifecycle.checklist(t.env, t, fire_drill=True)
     names = [ch.name for ch in checks]
-    assert names[:6] == [
+    assert names[:7] == [
         "terraform outputs present and non-empty",
         "eks cluster ACTIVE",
         "eks node groups ACTIVE",
         "ecr repository exists",
         "bastion running, Online in Session Manager",
+        "claims' ebs volumes encrypted gp3, tagged",
         "kubeconfig is obsctl's and mints a token",
     ]
     assert "nodes Ready" in names  # verify/cluster.py's checks, on the new cluster
