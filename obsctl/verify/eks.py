@@ -1,8 +1,8 @@
 """The eks target's checklist: the AWS layer asked directly, then the Kubernetes layer's checks.
 
 The AWS checks read Terraform's outputs and ask AWS itself (boto3), so a cluster that
-Terraform believes in but EKS does not, a node group stuck CREATING, or a bastion that
-Session Manager cannot reach, fails here. The
+Terraform believes in but EKS does not, a node group stuck CREATING, a bastion Session
+Manager cannot reach, or an unencrypted or untagged Prometheus volume, fails here. The
 Kubernetes layer's checks and drill are the `kubernetes` target's own (verify/cluster.py),
 run on the new cluster through obsctl's kubeconfig.
 """
