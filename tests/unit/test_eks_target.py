@@ -136,6 +136,19 @@ def test_kube_context_settings_are_refused_on_eks(tmp_path: Path) -> None:
         t.check_tools()
 
 
+def test_tools_check_works_on_a_fresh_project(tmp_path: Path) -> None:
+    """Preflight runs before `terraform render` creates .obsctl/<env>/terraform/; `terraform
+    version` must not depend on it (a missing cwd used to read as 'terraform not found')."""
+    from obsctl.tools import binaries
+
+    if binaries.find("terraform") is None or binaries.find("helm") is None:
+        pytest.skip("terraform and helm are needed (../shared/TOOLS.md; make test installs helm)")
+    t = target(tmp_path)
+    assert not t.workdir.exists()
+    detail = t.check_tools()
+    assert detail.startswith("terraform 1.") and ", helm v" in detail
+
+
 def test_cost_estimate_single_vs_per_az_nat(tmp_path: Path) -> None:
     aws = target(tmp_path).aws_settings
     single = estimate_cost(aws)
