@@ -285,6 +285,9 @@ class S3Backend(_Model):
     kms_key_id: str | None = Field(None, description="KMS key for the state object; default SSE-S3.")
 
 
+MIN_EKS_MINOR = 25  # terraform/variables.tf kubernetes_version holds the same floor
+
+
 class AwsSettings(_Model):
     """The AWS layer (terraform/): VPC, EKS, bastion, ECR. Values map 1:1 to terraform variables."""
 
@@ -300,7 +303,11 @@ class AwsSettings(_Model):
         max_length=28,
         description="EKS cluster name (<= 28 chars: derived IAM names must fit); the tag leftovers are found by.",
     )
-    kubernetes_version: str = Field("1.33", pattern=r"^1\.\d+$", description="EKS Kubernetes version.")
+    kubernetes_version: str = Field(
+        "1.33",
+        pattern=r"^1\.\d+$",
+        description="EKS Kubernetes version, at least 1.25 (the VPC CNI enforces NetworkPolicy from there).",
+    )
     vpc_cidr: str = Field("10.0.0.0/16", description="VPC CIDR block.")
     az_count: int = Field(2, ge=2, le=3, description="Availability zones to spread subnets over.")
     single_nat_gateway: bool = Field(True, description="One NAT gateway (cheaper) instead of one per AZ.")
@@ -310,9 +317,15 @@ class AwsSettings(_Model):
     node_max_size: int = Field(4, ge=1, description="Node group maximum size.")
     node_desired_size: int = Field(2, ge=1, description="Node group desired size.")
     node_disk_size_gib: int = Field(50, ge=20, le=1000, description="Node root volume size (GiB).")
-    cluster_endpoint_public_access: bool = Field(True, description="Expose the API endpoint publicly.")
+    cluster_endpoint_public_access: bool = Field(
+        True,
+        description="Expose the API endpoint publicly; must stay true: obsctl drives Helm and the Kubernetes"
+        " API from this machine (narrow cluster_endpoint_public_access_cidrs instead).",
+    )
     cluster_endpoint_public_access_cidrs: list[str] = Field(
-        ["0.0.0.0/0"], description="CIDRs allowed to reach the public API endpoint."
+        ["0.0.0.0/0"],
+        description="CIDRs allowed to reach the public API endpoint; the default is the whole internet"
+        " (IAM authentication alone guards it), so `up` warns and prints your own address as a /32 to use.",
     )
     cluster_admin_principal_arns: list[str] = Field(
         default_factory=list, description="IAM principals given cluster admin through access entries."
@@ -327,6 +340,27 @@ class AwsSettings(_Model):
     ecr_repository_name: str = Field("obsctl-app", description="ECR repository for the app image.")
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on every resource.")
     backend: S3Backend | None = Field(None, description="Remote state; local state when absent.")
+
+    @field_validator("cluster_endpoint_public_access")
+    @classmethod
+    def _reachable_from_here(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError(
+                "false is not supported: obsctl runs Helm and the Kubernetes API from this machine, so `up`"
+                " would build the whole AWS layer and then fail to reach a private-only endpoint; keep it true"
+                " and narrow cluster_endpoint_public_access_cidrs to your own address (a /32)"
+            )
+        return value
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _enforces_network_policy(cls, value: str) -> str:
+        if int(value.split(".")[1]) < MIN_EKS_MINOR:
+            raise ValueError(
+                f"{value} is too old: the VPC CNI enforces the app's NetworkPolicy from 1.{MIN_EKS_MINOR} on;"
+                " use a version EKS currently supports, e.g. 1.33"
+            )
+        return value
 
     @model_validator(mode="after")
     def _sizes(self) -> AwsSettings:

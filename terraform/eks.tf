@@ -11,8 +11,9 @@
 # - One managed node group in the private subnets, on an encrypted gp3 root
 #   volume, IMDSv2 only with a hop limit of 1 (pods cannot reach node
 #   credentials through the instance metadata service).
-# - Add-ons are EKS-managed; the EBS CSI driver (needed for Prometheus and
-#   Alertmanager persistent volumes) gets its IAM role through EKS Pod Identity.
+# - Add-ons are EKS-managed. The VPC CNI enforces NetworkPolicy. The EBS CSI
+#   driver (needed for Prometheus and Alertmanager persistent volumes) gets its
+#   IAM role through EKS Pod Identity and tags every volume with the cluster.
 ################################################################################
 
 locals {
@@ -41,6 +42,15 @@ locals {
         }
       }
     }
+  }
+
+  # Tags the EBS CSI driver puts on every volume it creates. Only the
+  # identifying tags: their values are validated (no `,` or `=`, which the
+  # driver's --extra-tags flag cannot carry), and `ManagedBy` would be untrue.
+  ebs_csi_volume_tags = {
+    Project             = var.project
+    Environment         = var.environment
+    "obsctl.io/cluster" = var.cluster_name
   }
 
   # Bottlerocket keeps the OS on /dev/xvda and containers on the data volume
@@ -80,10 +90,21 @@ module "eks" {
   create_cloudwatch_log_group            = true
   cloudwatch_log_group_retention_in_days = var.cluster_log_retention_days
 
+  # `most_recent`: the newest add-on version for the cluster's Kubernetes
+  # version; the settings below need recent ones (see each add-on).
   addons = {
     # Networking must exist before nodes join, or they never become Ready.
     vpc-cni = {
       before_compute = true
+      most_recent    = true
+      # Enforce NetworkPolicy (the app chart ships one): without this the VPC
+      # CNI's network policy agent is off and every policy silently does
+      # nothing. Needs VPC CNI >= v1.14.0-eksbuild.3, Kubernetes >= 1.25
+      # (var.kubernetes_version) and a 5.10+ kernel (AL2023, Bottlerocket).
+      # Ref https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html
+      configuration_values = jsonencode({
+        enableNetworkPolicy = "true"
+      })
     }
     eks-pod-identity-agent = {
       before_compute = true
@@ -91,14 +112,27 @@ module "eks" {
     kube-proxy = {}
     coredns    = {}
     aws-ebs-csi-driver = {
+      # v1.58.0+ for the cluster-scoped IAM policy below (the add-on then tags
+      # every volume `ebs.csi.aws.com/cluster-name`, it sets the driver's
+      # --k8s-tag-cluster-id itself).
+      most_recent = true
       pod_identity_association = [{
         role_arn        = aws_iam_role.ebs_csi.arn
         service_account = "ebs-csi-controller-sa"
       }]
-      # Creates the gp3 StorageClass `ebs-csi-default-sc` and marks it default
-      # (new clusters have no default StorageClass since Kubernetes 1.30).
       configuration_values = jsonencode({
-        defaultStorageClass = { enabled = true }
+        # Every volume the driver creates (Prometheus' and Alertmanager's)
+        # carries the cluster tag, so `obsctl down` can wait for them to go
+        # and the leftover scan finds any that did not.
+        controller = {
+          extraVolumeTags = local.ebs_csi_volume_tags
+        }
+        # No `defaultStorageClass`: the add-on's `ebs-csi-default-sc` has no
+        # parameters, so its volumes are unencrypted unless the account
+        # encrypts EBS by default, and every add-on update re-asserts its
+        # default annotation. The add-on schema offers no StorageClass
+        # parameters; obsctl's Kubernetes layer creates the default class
+        # (encrypted gp3).
       })
     }
   }
@@ -185,7 +219,16 @@ resource "aws_iam_role" "ebs_csi" {
   assume_role_policy = data.aws_iam_policy_document.ebs_csi_assume.json
 }
 
+# Least privilege: AWS's cluster-scoped policy lets the driver create only
+# volumes it tags `ebs.csi.aws.com/cluster-name = <this cluster>`, and modify,
+# attach or delete only volumes so tagged (attach only to this cluster's
+# instances), matched against the `eks-cluster-name` session tag Pod Identity
+# sets. The broader AmazonEBSCSIDriverPolicy reaches every volume in the
+# account. No KMS statement: volumes are encrypted with the AWS-managed
+# `aws/ebs` key (the StorageClass names no kmsKeyId), whose key policy already
+# admits use through EC2; a customer-managed key would need one here.
+# Ref https://github.com/kubernetes-sigs/aws-ebs-csi-driver/issues/2918
 resource "aws_iam_role_policy_attachment" "ebs_csi" {
   role       = aws_iam_role.ebs_csi.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonEBSCSIDriverEKSClusterScopedPolicy"
 }

@@ -91,24 +91,24 @@ variable "single_nat_gateway" {
 ################################################################################
 
 variable "kubernetes_version" {
-  description = "Kubernetes `<major>.<minor>` version of the EKS control plane and nodes, e.g. `1.33`. Must be a version EKS currently supports"
+  description = "Kubernetes `<major>.<minor>` version of the EKS control plane and nodes, e.g. `1.33`; at least `1.25` (the VPC CNI enforces NetworkPolicy from there). Must be a version EKS currently supports"
   type        = string
   default     = "1.33"
 
   validation {
-    condition     = can(regex("^1\\.[0-9]{2}$", var.kubernetes_version))
-    error_message = "kubernetes_version must look like '1.33'."
+    condition     = can(regex("^1\\.[0-9]{2}$", var.kubernetes_version)) && try(tonumber(split(".", var.kubernetes_version)[1]) >= 25, false)
+    error_message = "kubernetes_version must look like '1.33' and be at least 1.25 (NetworkPolicy enforcement by the VPC CNI needs it)."
   }
 }
 
 variable "cluster_endpoint_public_access" {
-  description = "Whether the Kubernetes API endpoint is reachable from the internet (still IAM-authenticated, and limited to `cluster_endpoint_public_access_cidrs`). `true` lets obsctl run Helm from your machine; with `false` the API is reachable only from inside the VPC, e.g. from the bastion"
+  description = "Whether the Kubernetes API endpoint is reachable from the internet (still IAM-authenticated, and limited to `cluster_endpoint_public_access_cidrs`). `true` lets obsctl run Helm from your machine, and obsctl refuses `false`; by hand, with `false` the API is reachable only from inside the VPC, e.g. from the bastion"
   type        = bool
   default     = true
 }
 
 variable "cluster_endpoint_public_access_cidrs" {
-  description = "IPv4 CIDRs allowed to reach the public API endpoint when `cluster_endpoint_public_access` is `true`. Narrow this to your own egress address, e.g. `[\"203.0.113.7/32\"]`; the default `[\"0.0.0.0/0\"]` relies on IAM authentication alone"
+  description = "IPv4 CIDRs allowed to reach the public API endpoint when `cluster_endpoint_public_access` is `true`. Narrow this to your own egress address, e.g. `[\"203.0.113.7/32\"]` (`obsctl up` prints yours); the default `[\"0.0.0.0/0\"]` relies on IAM authentication alone"
   type        = list(string)
   default     = ["0.0.0.0/0"]
 

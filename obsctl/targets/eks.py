@@ -6,8 +6,11 @@
           init → apply (live progress) → outputs → cluster ACTIVE → kubeconfig →
           the Kubernetes layer's own up stages (KubernetesTarget, composed)
     down: credentials → render → init → the Kubernetes layer's down stages (while the cluster
-          exists: its LoadBalancers and volumes must go before the VPC can) → destroy →
-          scan for anything still tagged with the cluster; fail with the list if any survived
+          exists: its LoadBalancers and volumes must go before the VPC can) → wait until the
+          EBS CSI driver has deleted the volumes of the cluster's claims (it does so after
+          their PersistentVolumes go; destroying the cluster first would orphan them) →
+          destroy → scan for anything still tagged with the cluster; fail with the list if
+          any survived
 
 The working directory `.obsctl/<env>/terraform/` holds symlinks to `terraform/*.tf` (and the
 lock file when there is one), `backend.tf.json` (S3 with `use_lockfile`, or local state in
@@ -22,6 +25,7 @@ callback the CLI may set; this module never prints. Every stage is safe to repea
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sys
 import threading
@@ -33,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from obsctl import render as r
-from obsctl.config import EksEnv, Environment
+from obsctl.config import EksEnv, Environment, duration_seconds
 from obsctl.console import Reporter, silent
 from obsctl.errors import ObsctlError, PreflightError, ToolError, WaitTimeout
 from obsctl.targets.base import Rendered, Stage, StatusRow
@@ -169,6 +173,13 @@ def estimate_cost(aws: Any, inputs: CostInputs | None = None) -> CostEstimate:
     return est
 
 
+def _prefixlen(cidr: str) -> int | None:
+    try:
+        return ipaddress.ip_network(cidr, strict=False).prefixlen
+    except ValueError:
+        return None  # Terraform's validation names a malformed CIDR
+
+
 def _architecture(ami_type: str) -> str:
     return "arm64" if "ARM" in ami_type.upper() else "x86_64"
 
@@ -183,6 +194,7 @@ class EksTarget:
         terraform_source: Path | None = None,
         endpoint_url: str | None = None,
         scan_settle: float = 120.0,
+        checkip_url: str | None = None,
     ) -> None:
         assert isinstance(env.spec, EksEnv)
         self.env = env
@@ -197,7 +209,10 @@ class EksTarget:
         self.source = terraform_source or self._default_source()
         self.templates = REPO_TERRAFORM / "templates"
         self.endpoint_url = endpoint_url
+        self.checkip_url = checkip_url  # None: checkip.amazonaws.com (or OBSCTL_CHECKIP_URL)
         self.scan_settle = scan_settle  # seconds a leftover may take to disappear (ENIs, LBs)
+        # seconds `down` waits for the CSI driver to delete the claims' volumes
+        self.volume_timeout = duration_seconds(self.spec.kubernetes.wait_timeout)
         self.reporter: Reporter = silent  # progress lines; the CLI may replace it
         self.last_estimate: CostEstimate | None = None
         self._outputs: dict[str, Any] | None = None
@@ -323,6 +338,9 @@ class EksTarget:
                 f" obsctl writes its own kubeconfig ({self.kubeconfig}) for the new cluster",
                 "remove those two keys from the eks environment",
             )
+        # Terraform runs in the working directory, which `terraform render` fills later: on a
+        # fresh project it does not exist yet, and a missing cwd reads as a missing binary.
+        self.workdir.mkdir(parents=True, exist_ok=True)
         found = self.terraform.version()
         if self.aws_settings.backend is not None and found < MIN_TERRAFORM_S3_LOCKFILE:
             raise PreflightError(
@@ -359,6 +377,28 @@ class EksTarget:
         self.last_estimate = estimate_cost(a, inputs)
         return self.last_estimate
 
+    def check_endpoint_exposure(self) -> str:
+        """A warning when the public API endpoint admits the whole internet, with the caller's
+        own address as the /32 to use instead (when it can be found: said plainly if not)."""
+        cidrs = self.aws_settings.cluster_endpoint_public_access_cidrs
+        everyone = [c for c in cidrs if _prefixlen(c) == 0]
+        if not everyone:
+            return f"API endpoint reachable from {', '.join(cidrs)} only"
+        from obsctl.tools.aws import public_ipv4
+
+        try:
+            mine = public_ipv4(self.checkip_url)
+            advice = f"set aws.cluster_endpoint_public_access_cidrs: [{mine}/32] (this machine's public address)"
+        except ToolError as exc:
+            advice = (
+                f"this machine's public address could not be found ({exc.message}):"
+                " set aws.cluster_endpoint_public_access_cidrs to your egress address as a /32"
+            )
+        return (
+            f"WARNING: the Kubernetes API endpoint is open to the whole internet ({', '.join(everyone)});"
+            f" only IAM authentication guards it; {advice}"
+        )
+
     def preflight(self) -> None:
         """Credentials first (so a machine without any fails in well under a second, before
         any Terraform run), then tools, then the region and the cost estimate."""
@@ -370,7 +410,7 @@ class EksTarget:
         who = self.check_credentials()
         tools = self.check_tools()
         estimate = self.check_region()
-        return f"{who}; {tools}; {estimate.summary()}"
+        return f"{who}; {tools}; {self.check_endpoint_exposure()}; {estimate.summary()}"
 
     # -- terraform stages ----------------------------------------------------------------
 
@@ -518,6 +558,7 @@ class EksTarget:
             Stage("terraform init", self._init_stage, changes=False),
             Stage("cluster present", self._cluster_present_stage, changes=False),
             *k8s,
+            Stage("ebs volumes deleted", self._volumes_stage),
             Stage("terraform destroy", self._destroy_stage),
             Stage("leftover scan", self._scan_stage),
         ]
@@ -544,6 +585,32 @@ class EksTarget:
             return run()
 
         return guarded
+
+    def _volumes_stage(self, timeout: float | None = None, interval: float = 10.0) -> str:
+        """Wait (bounded) until no EBS volume the CSI driver made for this cluster remains. The
+        driver deletes a volume only after its PersistentVolume is gone, asynchronously; once
+        the cluster is destroyed nothing would delete it any more."""
+        if self._cluster_live is False:
+            return "skipped: no live cluster to delete them (the leftover scan names any volume left)"
+        timeout = self.volume_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        seen: set[str] = set()
+        while True:
+            left = self.aws.cluster_volumes(self.cluster_name)
+            seen.update(v.id for v in left)
+            if not left:
+                if not seen:
+                    return f"no EBS volume of cluster {self.cluster_name}'s claims exists"
+                return f"{len(seen)} EBS volume(s) of cluster {self.cluster_name}'s claims deleted"
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(
+                    f"{len(left)} EBS volume(s) of cluster {self.cluster_name} still exist after {timeout:.0f}s: "
+                    + "; ".join(str(v) for v in left),
+                    "check the claims' PersistentVolumes (kubectl get pv) and the ebs-csi-controller logs;"
+                    " delete the volumes once their data is not needed, then re-run obsctl down",
+                )
+            self.reporter(f"waiting for {len(left)} EBS volume(s) to be deleted: {', '.join(str(v) for v in left)}")
+            time.sleep(interval)
 
     def _destroy_stage(self) -> str:
         p = self.terraform.destroy(self._progress)

@@ -1,8 +1,11 @@
 """The AWS adapter: credentials, identity, cost inputs, EKS facts and tokens, the leftover scan.
 
 The only module (with its entry point `obsctl.tools.aws_token`) that imports boto3 and
-botocore. Every botocore failure is translated in `_translate` into a PreflightError (no
-or rejected credentials: exit 2, nothing started) or a ToolError; none leaks out.
+botocore. Every botocore failure is translated in `_translate`; none leaks out. Only a
+refusal before anything changes is a PreflightError (exit 2): no credentials, an unknown
+profile, or credentials AWS rejects, found by the preflight identity check. The same
+failures in the middle of an operation (a session token that expires during `down`), and
+every other API or network failure, are ToolErrors (exit 1): something may have changed.
 
 The credential check must answer in well under a second on a machine with none, so it
 never touches the network first: botocore's own credential resolver is asked with its
@@ -12,7 +15,9 @@ timeout and one attempt. The identity call that follows uses short connect/read
 timeouts and no retries.
 
 `endpoint_url` (or OBSCTL_AWS_ENDPOINT_URL) points every client at one endpoint: the
-tests run all of this against a moto server on loopback.
+tests run all of this against a moto server on loopback. botocore's per-service variable
+(AWS_ENDPOINT_URL_SSM, ...) still wins for its service, as it wins over AWS_ENDPOINT_URL:
+one service can live elsewhere (a VPC endpoint; in the tests, a stub for a call moto lacks).
 """
 
 from __future__ import annotations
@@ -32,7 +37,15 @@ from botocore.config import Config
 from obsctl.errors import ObsctlError, PreflightError, ToolError
 
 ENDPOINT_ENV = "OBSCTL_AWS_ENDPOINT_URL"
+CHECKIP_URL = "https://checkip.amazonaws.com"  # answers with the caller's public IPv4 address
+CHECKIP_ENV = "OBSCTL_CHECKIP_URL"
+CHECKIP_TIMEOUT = 2.0  # seconds: preflight must not hang on a machine without internet
 CLUSTER_TAG = "obsctl.io/cluster"
+# The EBS CSI driver marks every volume it creates with CSI_VOLUME_TAG (true) and, with its
+# default extra-create-metadata, names the claim in the PVC tags.
+CSI_VOLUME_TAG = "ebs.csi.aws.com/cluster"
+PVC_NAME_TAG = "kubernetes.io/created-for/pvc/name"
+PVC_NAMESPACE_TAG = "kubernetes.io/created-for/pvc/namespace"
 TOKEN_PREFIX = "k8s-aws-v1."
 TOKEN_HEADER = "x-k8s-aws-id"
 TOKEN_LIFETIME = dt.timedelta(minutes=14)  # presigned for 15 min; refresh a minute early, as `aws eks get-token`
@@ -52,28 +65,39 @@ _CREDENTIAL_CODES = {
     "SignatureDoesNotMatch",
     "InvalidAccessKeyId",
     "AuthFailure",
+    "RequestExpired",  # EC2's answer to expired temporary credentials
 }
 
 
-def _translate(exc: Exception, what: str) -> ObsctlError:
-    """The one place a boto3/botocore failure becomes an obsctl error (most specific first)."""
+def _translate(exc: Exception, what: str, preflight: bool = False) -> ObsctlError:
+    """The one place a boto3/botocore failure becomes an obsctl error (most specific first).
+
+    `preflight`: the call is part of the checks that run before anything changes, so a
+    credential problem is a refusal (PreflightError, exit 2); anywhere else it is a
+    ToolError (exit 1) with the same message and hint."""
+    refusal = PreflightError if preflight else ToolError
     if isinstance(exc, bx.ProfileNotFound):
-        return PreflightError(f"AWS profile not found: {exc}", "check aws.profile / AWS_PROFILE and ~/.aws/config")
+        return refusal(f"AWS profile not found: {exc}", "check aws.profile / AWS_PROFILE and ~/.aws/config")
     if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
-        return PreflightError(f"no usable AWS credentials for {what}: {exc}", _CRED_HINT)
+        return refusal(f"no usable AWS credentials for {what}: {exc}", _CRED_HINT)
     if isinstance(exc, bx.TokenRetrievalError | bx.SSOTokenLoadError | bx.UnauthorizedSSOTokenError):
-        return PreflightError(f"AWS SSO session expired or missing ({what})", "run: aws sso login")
+        return refusal(f"AWS SSO session expired or missing ({what})", "run: aws sso login")
     if isinstance(exc, bx.ClientError):
         err = exc.response.get("Error", {})
-        code, message = str(err.get("Code", "")), str(err.get("Message", ""))
+        code, message = str(err.get("Code", "")), _one_line(str(err.get("Message", "")))
         if code in _CREDENTIAL_CODES:
-            return PreflightError(f"AWS rejected the credentials ({code}) during {what}: {message}", _CRED_HINT)
+            return refusal(f"AWS rejected the credentials ({code}) during {what}: {message}", _CRED_HINT)
         if "AccessDenied" in code or code == "UnauthorizedOperation":
             return ToolError(f"{what}: access denied ({code}): {message}", "the identity needs permission for this")
         return ToolError(f"{what} failed: {code}: {message}")
     if isinstance(exc, bx.ConnectTimeoutError | bx.EndpointConnectionError | bx.ReadTimeoutError):
-        return ToolError(f"cannot reach AWS for {what}: {exc}", "check the network, proxy and region")
-    return ToolError(f"{what} failed: {exc.__class__.__name__}: {exc}")
+        return ToolError(f"cannot reach AWS for {what}: {_one_line(str(exc))}", "check the network, proxy and region")
+    return ToolError(f"{what} failed: {exc.__class__.__name__}: {_one_line(str(exc))}")
+
+
+def _one_line(text: str) -> str:
+    """botocore's messages can span lines (ParamValidationError's report); errors are one line."""
+    return " ".join(text.split())
 
 
 _CRED_HINT = (
@@ -83,11 +107,11 @@ _CRED_HINT = (
 
 
 @contextmanager
-def _aws(what: str) -> Iterator[None]:
+def _aws(what: str, preflight: bool = False) -> Iterator[None]:
     try:
         yield
     except (bx.BotoCoreError, bx.ClientError) as exc:
-        raise _translate(exc, what) from None
+        raise _translate(exc, what, preflight) from None
 
 
 @dataclass(frozen=True)
@@ -125,6 +149,21 @@ class Leftover:
         return f"{self.kind} {self.id}" + (f" ({self.detail})" if self.detail else "")
 
 
+@dataclass(frozen=True)
+class Volume:
+    """An EBS volume the CSI driver created for a PersistentVolumeClaim."""
+
+    id: str
+    state: str
+    pvc: str = ""  # namespace/name from the driver's PVC tags, when it set them
+    type: str = ""  # gp3, gp2, io2, ...
+    encrypted: bool = False
+    cluster_tagged: bool = False  # carries obsctl.io/cluster (the add-on's extraVolumeTags)
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.state}, pvc {self.pvc or 'unknown'})"
+
+
 class Aws:
     """boto3 for one region (and optional profile and endpoint)."""
 
@@ -136,14 +175,20 @@ class Aws:
 
     @property
     def session(self) -> boto3.Session:
+        return self._get_session(preflight=False)
+
+    def _get_session(self, preflight: bool) -> boto3.Session:
         if self._session is None:
-            with _aws("loading the AWS configuration"):
+            with _aws("loading the AWS configuration", preflight):
                 self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
         return self._session
 
-    def client(self, service: str, config: Config = NORMAL) -> Any:
-        with _aws(f"creating the {service} client"):
-            return self.session.client(service, region_name=self.region, endpoint_url=self.endpoint_url, config=config)
+    def client(self, service: str, config: Config = NORMAL, preflight: bool = False) -> Any:
+        """A client for `service`; `preflight` marks the checks made before anything changes."""
+        endpoint = None if os.environ.get(_service_endpoint_env(service)) else self.endpoint_url
+        with _aws(f"creating the {service} client", preflight):
+            session = self._get_session(preflight)
+            return session.client(service, region_name=self.region, endpoint_url=endpoint, config=config)
 
     # -- credentials and identity -----------------------------------------------------
 
@@ -155,7 +200,7 @@ class Aws:
         from botocore.credentials import InstanceMetadataProvider
         from botocore.utils import InstanceMetadataFetcher
 
-        with _aws("looking for AWS credentials"):
+        with _aws("looking for AWS credentials", preflight=True):
             core = botocore.session.Session(profile=self.profile)
             resolver = core.get_component("credential_provider")
             resolver.remove("iam-role")  # the one provider that always goes to the network
@@ -170,10 +215,11 @@ class Aws:
         return str(getattr(creds, "method", "unknown"))
 
     def identity(self) -> Identity:
-        """Who we are (STS GetCallerIdentity): fast timeouts, no retries."""
+        """Who we are (STS GetCallerIdentity): fast timeouts, no retries. A preflight check:
+        missing or rejected credentials are a PreflightError (exit 2)."""
         source = self.credentials_source()
-        with _aws("checking the AWS identity (sts:GetCallerIdentity)"):
-            out = self.client("sts", FAST).get_caller_identity()
+        with _aws("checking the AWS identity (sts:GetCallerIdentity)", preflight=True):
+            out = self.client("sts", FAST, preflight=True).get_caller_identity()
         return Identity(out["Account"], out["Arn"], out["UserId"], source)
 
     # -- cost inputs and region checks --------------------------------------------------
@@ -249,11 +295,70 @@ class Aws:
         expiry = (now or dt.datetime.now(dt.UTC)) + TOKEN_LIFETIME
         return token, expiry
 
+    # -- the bastion -----------------------------------------------------------------------
+
+    def instance_state(self, instance_id: str) -> str | None:
+        """The EC2 instance's state name (`running`, `stopped`, ...), or None when it does not exist."""
+        ec2 = self.client("ec2")
+
+        def state() -> str | None:
+            reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+            instances = [i for r in reservations for i in r["Instances"]]
+            return str(instances[0]["State"]["Name"]) if instances else None
+
+        return _or_none(
+            state,
+            ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"),
+            f"describing EC2 instance {instance_id}",
+        )
+
+    def session_manager_info(self, instance_id: str) -> dict[str, Any] | None:
+        """What Systems Manager knows of the instance (PingStatus `Online`, `ConnectionLost`,
+        `Inactive`; agent version, platform), or None when its agent never registered."""
+        ssm = self.client("ssm")
+        with _aws(f"asking Systems Manager about {instance_id} (ssm:DescribeInstanceInformation)"):
+            out = ssm.describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])
+        found = [i for i in out.get("InstanceInformationList", []) if i.get("InstanceId") == instance_id]
+        return found[0] if found else None
+
+    # -- volumes --------------------------------------------------------------------------
+
+    def cluster_volumes(self, cluster: str) -> list[Volume]:
+        """EBS volumes the CSI driver created for the cluster's claims that still exist, in any
+        state but `deleted`: tagged with the cluster (obsctl's tag from the add-on's
+        extraVolumeTags, or the `kubernetes.io/cluster/<name>` tag the add-on's cluster id
+        adds) AND with the driver's own mark. Node and bastion root volumes carry the cluster
+        tag too, but not the mark: they go with `terraform destroy`."""
+        ec2 = self.client("ec2")
+        csi = {"Name": f"tag:{CSI_VOLUME_TAG}", "Values": ["true"]}
+        found: dict[str, Volume] = {}
+        for tagged in (
+            {"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]},
+            {"Name": "tag-key", "Values": [f"kubernetes.io/cluster/{cluster}"]},
+        ):
+            with _aws(f"listing the EBS volumes of cluster {cluster}"):
+                for page in ec2.get_paginator("describe_volumes").paginate(Filters=[tagged, csi]):
+                    for v in page["Volumes"]:
+                        if v.get("State") == "deleted":
+                            continue
+                        tags = {t["Key"]: t.get("Value", "") for t in v.get("Tags", [])}
+                        pvc = "/".join(x for x in (tags.get(PVC_NAMESPACE_TAG), tags.get(PVC_NAME_TAG)) if x)
+                        found[v["VolumeId"]] = Volume(
+                            v["VolumeId"],
+                            str(v.get("State", "")),
+                            pvc,
+                            str(v.get("VolumeType", "")),
+                            bool(v.get("Encrypted")),
+                            tags.get(CLUSTER_TAG) == cluster,
+                        )
+        return sorted(found.values(), key=lambda v: v.id)
+
     # -- leftovers ------------------------------------------------------------------------
 
     def scan_leftovers(self, cluster: str, vpc_id: str | None = None) -> list[Leftover]:
         """Everything still tagged with the cluster (ours, the AWS LB controller's, the EBS CSI
-        driver's, the VPC CNI's, EKS's own), plus the cluster and its log groups by name."""
+        driver's, the VPC CNI's, EKS's own) including KMS keys not scheduled for deletion, plus
+        the cluster and its log groups by name."""
         found: list[Leftover] = []
         for scan in (
             self._scan_cluster,
@@ -261,6 +366,7 @@ class Aws:
             self._scan_elbv2,
             self._scan_elb_classic,
             self._scan_log_groups,
+            self._scan_kms,
         ):
             found.extend(scan(cluster, vpc_id))
         return found
@@ -373,6 +479,59 @@ class Aws:
                     out.extend(Leftover("log group", g["logGroupName"]) for g in page["logGroups"])
         return out
 
+    def _scan_kms(self, cluster: str, _: str | None) -> list[Leftover]:
+        """Keys tagged with the cluster that are not on their way out. After the destroy the
+        eks module's key is PendingDeletion for its 7-day window: fine. Enabled (or Disabled:
+        still billed, never deleted) is a leftover. A key whose policy hides its tags from us
+        is skipped: the module's key keeps the default policy, which admits the account's IAM
+        principals, so it is readable to whoever created it."""
+        kms = self.client("kms")
+        with _aws("scanning KMS keys"):
+            aliases: dict[str, str] = {}
+            for page in kms.get_paginator("list_aliases").paginate():
+                for a in page["Aliases"]:
+                    if a.get("TargetKeyId"):
+                        aliases.setdefault(a["TargetKeyId"], a["AliasName"])
+            keys = [k["KeyId"] for page in kms.get_paginator("list_keys").paginate() for k in page["Keys"]]
+        out = []
+        for key in keys:
+            if aliases.get(key, "").startswith("alias/aws/"):
+                continue  # AWS-managed (aws/ebs, aws/ecr, ...): never ours, never deleted
+            tags = _or_none(
+                lambda key=key: {
+                    t["TagKey"]: t.get("TagValue", "")
+                    for page in kms.get_paginator("list_resource_tags").paginate(KeyId=key)
+                    for t in page["Tags"]
+                },
+                ("AccessDeniedException", "NotFoundException"),
+                f"reading the tags of KMS key {key}",
+            )
+            if not tags or not _tagged(tags, cluster):
+                continue
+            meta = _or_none(
+                lambda key=key: kms.describe_key(KeyId=key)["KeyMetadata"],
+                ("AccessDeniedException", "NotFoundException"),
+                f"describing KMS key {key}",
+            )
+            if meta is None or meta.get("KeyState") in KMS_GOING:
+                continue
+            detail = ", ".join(x for x in (meta.get("KeyState", ""), aliases.get(key, "")) if x)
+            out.append(Leftover("kms key", key, detail))
+        return out
+
+
+KMS_GOING = ("PendingDeletion", "PendingReplicaDeletion")
+
+
+def _service_endpoint_env(service: str) -> str:
+    """botocore's per-service endpoint variable for a client name (ssm: AWS_ENDPOINT_URL_SSM,
+    elbv2: AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2), named the way botocore names it."""
+    from botocore import utils
+
+    name = utils.SERVICE_NAME_ALIASES.get(service, service)
+    name = utils.CLIENT_NAME_TO_HYPHENIZED_SERVICE_ID_OVERRIDES.get(name, name)
+    return "AWS_ENDPOINT_URL_" + name.replace("-", "_").upper()
+
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes")
@@ -407,6 +566,29 @@ def _elbv2_tags(elb: Any, arns: list[str]) -> dict[str, dict[str, str]]:
     return out
 
 
+def public_ipv4(url: str | None = None, timeout: float = CHECKIP_TIMEOUT) -> str:
+    """This machine's public IPv4 address as AWS sees it, from checkip.amazonaws.com (or
+    `url`, or OBSCTL_CHECKIP_URL). ToolError saying why when it cannot be found."""
+    import ipaddress
+    import urllib.error
+    import urllib.request
+
+    url = url or os.environ.get(CHECKIP_ENV) or CHECKIP_URL
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            text = resp.read(64).decode("ascii", errors="replace").strip()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ToolError(f"{url} did not answer: {_one_line(str(reason))}") from None
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise ToolError(f"{url} answered {text[:40]!r}, not an IP address") from None
+    if address.version != 4 or not address.is_global:
+        raise ToolError(f"{url} answered {address}, not a public IPv4 address")
+    return str(address)
+
+
 def exec_credential(token: str, expiry: dt.datetime) -> dict[str, Any]:
     """The ExecCredential a kubeconfig `exec` plugin prints."""
     return {
@@ -417,12 +599,14 @@ def exec_credential(token: str, expiry: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _or_none(describe: Any, not_found: str, doing: str) -> Any:
-    """`describe()`, or None when AWS answers `not_found`; any other failure is translated."""
+def _or_none(describe: Any, not_found: str | tuple[str, ...], doing: str) -> Any:
+    """`describe()`, or None when AWS answers with the code(s) `not_found`; any other
+    failure is translated."""
+    codes = (not_found,) if isinstance(not_found, str) else not_found
     try:
         return describe()
     except bx.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == not_found:
+        if exc.response.get("Error", {}).get("Code") in codes:
             return None
         raise _translate(exc, doing) from None
     except bx.BotoCoreError as exc:

@@ -1,7 +1,8 @@
 """The eks target's checklist: the AWS layer asked directly, then the Kubernetes layer's checks.
 
 The AWS checks read Terraform's outputs and ask AWS itself (boto3), so a cluster that
-Terraform believes in but EKS does not, or a node group stuck CREATING, fails here. The
+Terraform believes in but EKS does not, a node group stuck CREATING, a bastion Session
+Manager cannot reach, or an unencrypted or untagged Prometheus volume, fails here. The
 Kubernetes layer's checks and drill are the `kubernetes` target's own (verify/cluster.py),
 run on the new cluster through obsctl's kubeconfig.
 """
@@ -21,6 +22,8 @@ def checks(t: EksTarget) -> list[Check]:
         Check("eks cluster ACTIVE", lambda: _cluster(t), "aws"),
         Check("eks node groups ACTIVE", lambda: _nodegroups(t), "aws"),
         Check("ecr repository exists", lambda: _ecr(t), "aws"),
+        Check("bastion running, Online in Session Manager", lambda: _bastion(t), "aws"),
+        Check("claims' ebs volumes encrypted gp3, tagged", lambda: _volumes(t), "aws"),
         Check("kubeconfig is obsctl's and mints a token", lambda: _kubeconfig(t), "aws"),
     ]
     from obsctl.verify import cluster
@@ -86,6 +89,72 @@ def _ecr(t: EksTarget) -> str:
     if repo.get("imageTagMutability") not in (None, "IMMUTABLE"):
         raise CheckFailed(f"ECR repository {name} allows mutable tags")
     return str(repo.get("repositoryUri", name))
+
+
+def _bastion(t: EksTarget) -> str:
+    """The seed's checklist reaches the cluster from the bastion; with SSH closed an operator
+    gets there through Session Manager, which needs the instance running and its SSM agent
+    registered and Online."""
+    instance = t.outputs().get("bastion_instance_id")
+    if _empty(instance):
+        raise CheckFailed(f"terraform output bastion_instance_id is empty (run obsctl up --env {t.env.name})")
+    state = t.aws.instance_state(instance)
+    if state is None:
+        raise CheckFailed(
+            f"bastion {instance} does not exist in {t.aws_settings.region} (run obsctl up --env {t.env.name})"
+        )
+    if state != "running":
+        raise CheckFailed(
+            f"bastion {instance} is {state}, not running (aws ec2 start-instances --instance-ids {instance})"
+        )
+    info = t.aws.session_manager_info(instance)
+    if info is None:
+        raise CheckFailed(
+            f"bastion {instance} is running but not registered with Session Manager: its SSM agent has not"
+            " checked in (instance profile with AmazonSSMManagedInstanceCore, HTTPS egress to ssm, ssmmessages"
+            " and ec2messages)"
+        )
+    ping = info.get("PingStatus")
+    if ping != "Online":
+        raise CheckFailed(f"bastion {instance}: Session Manager says {ping} (last ping {info.get('LastPingDateTime')})")
+    agent = f" (agent {info['AgentVersion']})" if info.get("AgentVersion") else ""
+    return f"{instance} running, Session Manager Online{agent}: aws ssm start-session --target {instance}"
+
+
+def _volumes(t: EksTarget) -> str:
+    """Prometheus' data lives on an EBS volume the CSI driver created from the claim: it must
+    be encrypted gp3 (the default StorageClass's parameters) and carry the cluster tag (the
+    add-on's extraVolumeTags), or `obsctl down` cannot wait for it and the scan cannot find it."""
+    from obsctl.tools.aws import CLUSTER_TAG
+
+    if not t.spec.kubernetes.prometheus_storage:
+        return "no persistent volume asked for (kubernetes.prometheus_storage is empty)"
+    volumes = t.aws.cluster_volumes(t.cluster_name)
+    if not volumes:
+        raise CheckFailed(
+            f"no EBS volume carries {CLUSTER_TAG}={t.cluster_name} and the EBS CSI driver's mark: the Prometheus"
+            " claim is not bound yet, or the aws-ebs-csi-driver add-on lacks its extraVolumeTags"
+        )
+    bad = []
+    for v in volumes:
+        wrong = [
+            why
+            for why, ok in (
+                ("not encrypted", v.encrypted),
+                (f"{v.type or 'type unknown'}, not gp3", v.type == "gp3"),
+                (f"no {CLUSTER_TAG} tag", v.cluster_tagged),
+            )
+            if not ok
+        ]
+        if wrong:
+            bad.append(f"{v}: {', '.join(wrong)}")
+    if bad:
+        raise CheckFailed(
+            "; ".join(bad) + " (new volumes follow the default StorageClass, which must be encrypted gp3;"
+            " an existing volume keeps what it was created with)"
+        )
+    claims = ", ".join(v.pvc or v.id for v in volumes)
+    return f"{len(volumes)} volume(s) encrypted gp3, tagged {CLUSTER_TAG}={t.cluster_name}: {claims}"
 
 
 def _kubeconfig(t: EksTarget) -> str:

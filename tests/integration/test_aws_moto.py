@@ -11,16 +11,18 @@ signatures are not checked. The EKS loop for real is tests/e2e/test_eks_loop.py 
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,60 @@ def fake_aws(moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"), timeout=5).close()
     yield moto_url
+
+
+# A reply: (HTTP status, headers, body).
+Reply = tuple[int, dict[str, str], bytes]
+
+
+@pytest.fixture
+def stub_aws() -> Iterator[Callable[[Callable[[str, bytes], Reply]], str]]:
+    """Serve `answer(operation, body)` on loopback, for what moto cannot do (a call it lacks,
+    an AWS error it never sends). `operation` is the X-Amz-Target of JSON protocols
+    (`AmazonSSM.DescribeInstanceInformation`), the `Action` of query protocols, or
+    `METHOD path` for REST ones. The real boto3 client talks to it."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(answer: Callable[[str, bytes], Reply]) -> str:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _reply(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                action = urllib.parse.parse_qs(body.decode(errors="replace")).get("Action", [""])[0]
+                operation = self.headers.get("X-Amz-Target") or action or f"{self.command} {self.path}"
+                status, headers, payload = answer(operation, body)
+                self.send_response(status)
+                for key, value in {**headers, "Content-Length": str(len(payload))}.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _reply
+
+            def log_message(self, *args: Any) -> None:  # keep pytest's output clean
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def expired_token(operation: str, _: bytes) -> Reply:
+    """What AWS answers to every call once a session token has expired, in each protocol."""
+    message = "The security token included in the request is expired"
+    if operation == "GetCallerIdentity":  # STS, query protocol
+        xml = f"<ErrorResponse><Error><Type>Sender</Type><Code>ExpiredToken</Code><Message>{message}</Message></Error><RequestId>r</RequestId></ErrorResponse>"  # noqa: E501
+        return 403, {"Content-Type": "text/xml"}, xml.encode()
+    if not operation.startswith(("GET ", "POST ")) and "." not in operation:  # EC2's own query dialect
+        xml = f"<Response><Errors><Error><Code>RequestExpired</Code><Message>{message}</Message></Error></Errors><RequestID>r</RequestID></Response>"  # noqa: E501
+        return 400, {"Content-Type": "text/xml"}, xml.encode()
+    headers = {"Content-Type": "application/json", "x-amzn-ErrorType": "ExpiredTokenException"}
+    return 403, headers, json.dumps({"message": message}).encode()
 
 
 def client(url: str, service: str) -> Any:
@@ -146,6 +202,28 @@ def test_no_credentials_is_a_fast_preflight_error(fake_aws: str, monkeypatch: py
 def test_unknown_profile_is_a_preflight_error(fake_aws: str) -> None:
     with pytest.raises(PreflightError, match="AWS profile not found"):
         Aws(REGION, profile="nope", endpoint_url=fake_aws).identity()
+    with pytest.raises(ToolError, match="AWS profile not found") as info:  # not a refusal once past preflight
+        Aws(REGION, profile="nope", endpoint_url=fake_aws).describe_cluster(CLUSTER)
+    assert info.value.exit_code == 1
+
+
+def test_expired_credentials_refuse_in_preflight_and_fail_an_operation(fake_aws: str, stub_aws: Any) -> None:
+    """The same expired token: exit 2 when the identity check finds it before anything has
+    changed; exit 1 when it surfaces in the middle of an operation (an EKS describe during
+    `down`, the EC2 scans), because by then something may have changed."""
+    url = stub_aws(expired_token)
+    aws = Aws(REGION, endpoint_url=url)
+    with pytest.raises(PreflightError, match=r"AWS rejected the credentials \(ExpiredToken\)") as refused:
+        aws.identity()
+    assert refused.value.exit_code == 2
+    with pytest.raises(ToolError, match=r"rejected the credentials \(ExpiredTokenException\)") as eks:
+        aws.describe_cluster(CLUSTER)
+    with pytest.raises(ToolError, match=r"\(ExpiredTokenException\) during describing EKS cluster"):
+        aws.scan_leftovers(CLUSTER)  # the EKS describe comes first: same error
+    with pytest.raises(ToolError, match=r"\(RequestExpired\) during scanning") as ec2:
+        aws._scan_ec2(CLUSTER, None)
+    for failed in (eks.value, ec2.value):
+        assert not isinstance(failed, PreflightError) and failed.exit_code == 1 and failed.hint
 
 
 # --- cost inputs and the estimate -----------------------------------------------------------
@@ -257,6 +335,74 @@ def test_cluster_facts_and_aws_checks(fake_aws: str, tmp_path: Path) -> None:
     assert rows["terraform"].state == "not initialized"
 
 
+# --- the bastion and Session Manager ---------------------------------------------------------
+
+
+def session_manager(registered: dict[str, str]) -> Callable[[str, bytes], Reply]:
+    """Systems Manager's DescribeInstanceInformation, which moto does not implement: answers
+    for the instances in `registered` (id -> PingStatus) that the request's InstanceIds
+    filter names, in the JSON protocol the real boto3 client parses."""
+
+    def answer(operation: str, body: bytes) -> Reply:
+        assert operation == "AmazonSSM.DescribeInstanceInformation", operation
+        wanted = {v for f in json.loads(body).get("Filters", []) if f["Key"] == "InstanceIds" for v in f["Values"]}
+        items = [
+            {
+                "InstanceId": instance,
+                "PingStatus": ping,
+                "LastPingDateTime": 1_790_000_000.0,
+                "AgentVersion": "3.3.2299.0",
+                "PlatformType": "Linux",
+                "PlatformName": "Amazon Linux",
+                "ResourceType": "EC2Instance",
+            }
+            for instance, ping in registered.items()
+            if instance in wanted
+        ]
+        body = json.dumps({"InstanceInformationList": items}).encode()
+        return 200, {"Content-Type": "application/x-amz-json-1.1"}, body
+
+    return answer
+
+
+def test_bastion_check_asks_ec2_and_session_manager(
+    fake_aws: str, tmp_path: Path, stub_aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from obsctl.verify import CheckFailed
+    from obsctl.verify import eks as checks
+
+    # The statuses the stub answers are the ones botocore's model of the API allows.
+    pings = client(fake_aws, "ssm").meta.service_model.shape_for("PingStatus").enum
+    assert {"Online", "ConnectionLost", "Inactive"} <= set(pings)
+    registered: dict[str, str] = {}
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", stub_aws(session_manager(registered)))  # EC2 stays on moto
+    ec2 = client(fake_aws, "ec2")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    bastion = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    t = eks_target(tmp_path, fake_aws)
+
+    t._outputs = {"bastion_instance_id": ""}
+    with pytest.raises(CheckFailed, match="terraform output bastion_instance_id is empty"):
+        checks._bastion(t)
+    t._outputs = {"bastion_instance_id": "i-0123456789abcdef0"}
+    with pytest.raises(CheckFailed, match="bastion i-0123456789abcdef0 does not exist in eu-west-1"):
+        checks._bastion(t)
+    t._outputs = {"bastion_instance_id": bastion}
+    with pytest.raises(CheckFailed, match="is running but not registered with Session Manager"):
+        checks._bastion(t)
+    registered[bastion] = "ConnectionLost"
+    with pytest.raises(CheckFailed, match=f"bastion {bastion}: Session Manager says ConnectionLost"):
+        checks._bastion(t)
+    registered[bastion] = "Online"
+    registered["i-someoneelse"] = "Online"
+    assert checks._bastion(t) == (
+        f"{bastion} running, Session Manager Online (agent 3.3.2299.0): aws ssm start-session --target {bastion}"
+    )
+    ec2.stop_instances(InstanceIds=[bastion])
+    with pytest.raises(CheckFailed, match=f"bastion {bastion} is stopped, not running"):
+        checks._bastion(t)
+
+
 # --- the leftover scan ----------------------------------------------------------------------
 
 
@@ -270,6 +416,12 @@ def test_clean_scan_passes(fake_aws: str, tmp_path: Path) -> None:
         TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "obsctl.io/cluster", "Value": "another"}]}],
     )
     client(fake_aws, "logs").create_log_group(logGroupName="/aws/eks/another/cluster")
+    kms = client(fake_aws, "kms")
+    kms.create_key(Tags=[{"TagKey": "obsctl.io/cluster", "TagValue": "another"}])
+    kms.create_key(Description="untagged, someone else's")
+    # the eks module's key after terraform destroy: pending deletion for 7 days, which is fine
+    ours = kms.create_key(Tags=[{"TagKey": "obsctl.io/cluster", "TagValue": CLUSTER}])["KeyMetadata"]["KeyId"]
+    kms.schedule_key_deletion(KeyId=ours, PendingWindowInDays=7)
     t = eks_target(tmp_path, fake_aws)
     assert t.aws.scan_leftovers(CLUSTER) == []
     assert t._scan_stage().startswith("nothing tagged obsctl.io/cluster=obsctl-moto")
@@ -313,9 +465,21 @@ def test_scan_finds_planted_leftovers(fake_aws: str, tmp_path: Path) -> None:
         Tags=[{"Key": f"kubernetes.io/cluster/{CLUSTER}", "Value": "owned"}],
     )
     client(fake_aws, "logs").create_log_group(logGroupName=f"/aws/eks/{CLUSTER}/cluster")
+    kms = client(fake_aws, "kms")
+    secrets_key = kms.create_key(Tags=[{"TagKey": "obsctl.io/cluster", "TagValue": CLUSTER}])["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=f"alias/eks/{CLUSTER}", TargetKeyId=secrets_key)
+    disabled_key = kms.create_key(Tags=[{"TagKey": f"kubernetes.io/cluster/{CLUSTER}", "TagValue": "owned"}])
+    kms.disable_key(KeyId=disabled_key["KeyMetadata"]["KeyId"])
 
-    found = {(f.kind, f.id) for f in Aws(REGION, endpoint_url=fake_aws).scan_leftovers(CLUSTER)}
+    leftovers = Aws(REGION, endpoint_url=fake_aws).scan_leftovers(CLUSTER)
+    found = {(f.kind, f.id) for f in leftovers}
+    assert {str(f) for f in leftovers if f.kind == "kms key"} == {
+        f"kms key {secrets_key} (Enabled, alias/eks/{CLUSTER})",
+        f"kms key {disabled_key['KeyMetadata']['KeyId']} (Disabled)",
+    }
     assert found == {
+        ("kms key", secrets_key),
+        ("kms key", disabled_key["KeyMetadata"]["KeyId"]),
         ("security group", sg),
         ("ebs volume", vol),
         ("network interface", eni),
@@ -327,8 +491,124 @@ def test_scan_finds_planted_leftovers(fake_aws: str, tmp_path: Path) -> None:
     t = eks_target(tmp_path, fake_aws)
     with pytest.raises(ToolError) as info:
         t._scan_stage()
-    assert info.value.message.startswith(f"7 resource(s) tagged with cluster {CLUSTER} survived the destroy: ")
-    assert sg in info.value.message and vol in info.value.message and "\n" not in info.value.message
+    assert info.value.message.startswith(f"9 resource(s) tagged with cluster {CLUSTER} survived the destroy: ")
+    assert sg in info.value.message and vol in info.value.message and secrets_key in info.value.message
+    assert "\n" not in info.value.message
+
+
+# --- down waits for the volumes of the claims ------------------------------------------------
+
+
+def csi_volume(
+    url: str,
+    cluster: str = CLUSTER,
+    pvc: str = "prometheus-db-prometheus-0",
+    volume_type: str = "gp3",
+    encrypted: bool = True,
+    **extra: str,
+) -> str:
+    """A volume as the EBS CSI add-on creates it for a claim (obsctl's extraVolumeTags, the
+    driver's mark and its extra-create-metadata tags)."""
+    tags = {
+        "obsctl.io/cluster": cluster,
+        "ebs.csi.aws.com/cluster": "true",
+        "CSIVolumeName": "pvc-1234",
+        "kubernetes.io/created-for/pvc/name": pvc,
+        "kubernetes.io/created-for/pvc/namespace": "monitoring",
+        **extra,
+    }
+    return str(
+        client(url, "ec2").create_volume(
+            AvailabilityZone=f"{REGION}a",
+            Size=20,
+            VolumeType=volume_type,
+            Encrypted=encrypted,
+            TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+        )["VolumeId"]
+    )
+
+
+def test_volume_wait_ignores_root_volumes_and_other_clusters(fake_aws: str, tmp_path: Path) -> None:
+    ec2 = client(fake_aws, "ec2")
+    root = [{"Key": "obsctl.io/cluster", "Value": CLUSTER}, {"Key": "Name", "Value": "node"}]
+    ec2.create_volume(
+        AvailabilityZone=f"{REGION}a", Size=50, TagSpecifications=[{"ResourceType": "volume", "Tags": root}]
+    )  # a node's root volume: goes with terraform destroy, not waited for
+    csi_volume(fake_aws, cluster="another")
+    t = eks_target(tmp_path, fake_aws)
+    lines: list[str] = []
+    t.reporter = lines.append
+    assert t._volumes_stage(timeout=0, interval=0) == f"no EBS volume of cluster {CLUSTER}'s claims exists"
+    assert lines == []
+
+
+def test_volume_wait_reports_progress_until_the_driver_deletes_them(fake_aws: str, tmp_path: Path) -> None:
+    prometheus = csi_volume(fake_aws)
+    # a claim's volume tagged only by the add-on's cluster id (no extraVolumeTags): waited for too
+    alertmanager = csi_volume(fake_aws, pvc="alertmanager-db-0", **{f"kubernetes.io/cluster/{CLUSTER}": "owned"})
+    ec2 = client(fake_aws, "ec2")
+    ec2.delete_tags(Resources=[alertmanager], Tags=[{"Key": "obsctl.io/cluster"}])
+    t = eks_target(tmp_path, fake_aws)
+    lines: list[str] = []
+
+    def driver_deletes_one_per_poll(line: str) -> None:  # the EBS CSI driver, as the stage waits
+        lines.append(line)
+        ec2.delete_volume(VolumeId=sorted([prometheus, alertmanager])[len(lines) - 1])
+
+    t.reporter = driver_deletes_one_per_poll
+    detail = t._volumes_stage(timeout=3600, interval=0)
+    assert detail == f"2 EBS volume(s) of cluster {CLUSTER}'s claims deleted"
+    assert len(lines) == 2 and lines[0].startswith("waiting for 2 EBS volume(s) to be deleted: ")
+    assert f"{prometheus} (available, pvc monitoring/prometheus-db-prometheus-0)" in lines[0]
+    assert f"{alertmanager} (available, pvc monitoring/alertmanager-db-0)" in lines[0]
+
+
+def test_volume_wait_fails_naming_the_volumes_that_do_not_go(fake_aws: str, tmp_path: Path) -> None:
+    from obsctl.errors import WaitTimeout
+
+    ec2 = client(fake_aws, "ec2")
+    kept = csi_volume(fake_aws)
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    node = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, Placement={"AvailabilityZone": f"{REGION}a"})
+    attached = csi_volume(fake_aws, pvc="grafana")
+    ec2.attach_volume(VolumeId=attached, InstanceId=node["Instances"][0]["InstanceId"], Device="/dev/xvdf")
+    t = eks_target(tmp_path, fake_aws)
+    with pytest.raises(WaitTimeout) as info:
+        t._volumes_stage(timeout=0, interval=0)
+    msg = info.value.message
+    assert msg.startswith(f"2 EBS volume(s) of cluster {CLUSTER} still exist after 0s: ") and "\n" not in msg
+    assert f"{kept} (available, pvc monitoring/prometheus-db-prometheus-0)" in msg
+    assert f"{attached} (in-use, pvc monitoring/grafana)" in msg
+    assert info.value.exit_code == 1 and "kubectl get pv" in (info.value.hint or "")
+
+
+def test_volume_check_wants_encrypted_gp3_volumes_with_the_cluster_tag(fake_aws: str, tmp_path: Path) -> None:
+    from obsctl.verify import CheckFailed
+    from obsctl.verify import eks as checks
+
+    t = eks_target(tmp_path, fake_aws)
+    with pytest.raises(CheckFailed, match="no EBS volume carries obsctl.io/cluster=obsctl-moto"):
+        checks._volumes(t)  # the claim is unbound, or the add-on does not tag
+    good = csi_volume(fake_aws)
+    assert checks._volumes(t) == (
+        f"1 volume(s) encrypted gp3, tagged obsctl.io/cluster={CLUSTER}: monitoring/prometheus-db-prometheus-0"
+    )
+    # what the add-on's own ebs-csi-default-sc makes in an account without EBS default encryption
+    plain = csi_volume(fake_aws, pvc="old-claim", encrypted=False)
+    legacy = csi_volume(fake_aws, pvc="gp2-claim", volume_type="gp2", **{f"kubernetes.io/cluster/{CLUSTER}": "owned"})
+    client(fake_aws, "ec2").delete_tags(Resources=[legacy], Tags=[{"Key": "obsctl.io/cluster"}])
+    with pytest.raises(CheckFailed) as info:
+        checks._volumes(t)
+    msg = str(info.value)
+    assert f"{plain} (available, pvc monitoring/old-claim): not encrypted" in msg
+    assert f"{legacy} (available, pvc monitoring/gp2-claim): gp2, not gp3, no obsctl.io/cluster tag" in msg
+    assert good not in msg and "\n" not in msg
+    # Prometheus on an emptyDir: no claim, nothing to check
+    (tmp_path / "obsctl.yaml").write_text(
+        (tmp_path / "obsctl.yaml").read_text() + "    kubernetes: {prometheus_storage: ''}\n"
+    )
+    no_claim = EksTarget(c.load(str(tmp_path / "obsctl.yaml")), endpoint_url=fake_aws)
+    assert checks._volumes(no_claim) == "no persistent volume asked for (kubernetes.prometheus_storage is empty)"
 
 
 # --- the real CLI with no credentials at all --------------------------------------------------
@@ -362,3 +642,28 @@ def test_up_without_credentials_fails_fast_through_the_cli(tmp_path: Path) -> No
     assert "Traceback" not in res.stdout + res.stderr
     assert not (tmp_path / "terraform-ran").exists() and not (tmp_path / ".obsctl" / "dev" / "terraform").exists()
     assert elapsed < 3.0, f"took {elapsed:.2f}s (target: under a second)"
+
+
+def test_a_private_only_endpoint_is_refused_through_the_cli_before_anything_runs(tmp_path: Path) -> None:
+    write_eks_config(tmp_path, cluster_endpoint_public_access=False)
+    recorder = tmp_path / "bin"
+    recorder.mkdir()
+    (recorder / "terraform").write_text(f"#!/bin/sh\ntouch {tmp_path}/terraform-ran\n")
+    (recorder / "terraform").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OBSCTL_"))}
+    env.update(HOME=str(tmp_path), COLUMNS="400", PATH=f"{recorder}:{env.get('PATH', '')}")
+    res = subprocess.run(
+        [sys.executable, "-m", "obsctl", "up", "--env", "dev"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert res.returncode == 2, res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert lines[0].startswith(
+        "error: obsctl.yaml: environments.dev.aws.cluster_endpoint_public_access: false is not supported: "
+    ), lines
+    assert len(lines) == 2 and lines[1].startswith("hint: ")
+    assert not (tmp_path / "terraform-ran").exists() and not (tmp_path / ".obsctl").exists()

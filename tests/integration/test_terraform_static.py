@@ -126,6 +126,19 @@ def terraform_settings() -> dict[str, Any]:
     return settings[0]
 
 
+def jsonencoded(expression: str) -> Any:
+    """The value inside `${jsonencode(...)}`, parsed as HCL (an add-on's configuration_values)."""
+    prefix, suffix = "${jsonencode(", ")}"
+    assert expression.startswith(prefix) and expression.endswith(suffix), expression
+    return hcl2.loads("v = " + expression[len(prefix) : -len(suffix)], serialization_options=HCL_OPTIONS)["v"]
+
+
+def addon(name: str) -> dict[str, Any]:
+    addons = labelled("module")["eks"]["addons"]
+    assert name in addons, f"the eks module installs no {name} add-on"
+    return dict(addons[name])
+
+
 def one(value: Any) -> Any:
     """A nested block parses as a list of one body; an attribute as its value."""
     if isinstance(value, list):
@@ -363,6 +376,7 @@ def test_rendered_tfvars_pass_validation(variables_only: Path) -> None:
         "az_count=2",
         "region=us-gov-west-1",
         "cluster_log_retention_days=3653",
+        "kubernetes_version=1.25",
     ],
 )
 def test_valid_values_are_accepted(variables_only: Path, override: str) -> None:
@@ -385,6 +399,8 @@ def test_valid_values_are_accepted(variables_only: Path, override: str) -> None:
         "ecr_repository_name=Obsctl/App",
         "node_min_size=0",
         'tags={"aws:reserved"="x"}',
+        "kubernetes_version=1.24",
+        "kubernetes_version=1.x",
     ],
 )
 def test_invalid_values_are_rejected(variables_only: Path, override: str) -> None:
@@ -428,6 +444,82 @@ def test_eks_uses_access_entries_encryption_and_logs() -> None:
     assert eks["cloudwatch_log_group_retention_in_days"] == "${var.cluster_log_retention_days}"
     assert eks["subnet_ids"] == "${module.vpc.private_subnets}"
     assert {"vpc-cni", "kube-proxy", "coredns"} <= eks["addons"].keys()
+
+
+def test_vpc_cni_enforces_network_policy() -> None:
+    """Without `enableNetworkPolicy` the VPC CNI ignores NetworkPolicy objects: the app
+    chart's policy would exist and do nothing. The add-on schema wants the string "true"."""
+    cni = addon("vpc-cni")
+    assert jsonencoded(cni["configuration_values"])["enableNetworkPolicy"] == "true"
+    # It needs VPC CNI >= v1.14.0-eksbuild.3: the newest version, never a pinned older one.
+    assert cni.get("most_recent") is True and "addon_version" not in cni
+    assert cni["before_compute"] is True
+
+
+def local_value(name: str) -> Any:
+    found = [block[name] for _, block in blocks("locals") if name in block]
+    assert len(found) == 1, f"local.{name} must be declared once"
+    return found[0]
+
+
+def test_ebs_csi_volumes_carry_the_cluster_tag_the_teardown_looks_for() -> None:
+    """The driver tags volumes with the cluster only when told to (`extraVolumeTags`);
+    `obsctl down` waits for, and the leftover scan finds, volumes by obsctl's cluster tag."""
+    from obsctl.tools.aws import CLUSTER_TAG
+
+    config = jsonencoded(addon("aws-ebs-csi-driver")["configuration_values"])
+    assert config["controller"]["extraVolumeTags"] == "${local.ebs_csi_volume_tags}"
+    tags = local_value("ebs_csi_volume_tags")
+    assert tags[CLUSTER_TAG] == "${var.cluster_name}"
+    assert tags["Project"] == "${var.project}" and tags["Environment"] == "${var.environment}"
+    # Only validated values: the driver's --extra-tags flag cannot carry `,` or `=`.
+    assert "${var.tags}" not in str(tags) and "ManagedBy" not in tags
+
+
+def test_ebs_csi_addon_creates_no_unencrypted_default_storage_class() -> None:
+    """`defaultStorageClass` makes `ebs-csi-default-sc`: gp3 but not encrypted, and the add-on
+    re-asserts it as the default on every update. The encrypted default comes from the
+    Kubernetes layer; the add-on's schema has no StorageClass parameters (a key it does not
+    know fails the apply)."""
+    ebs = addon("aws-ebs-csi-driver")
+    config = jsonencoded(ebs["configuration_values"])
+    assert set(config) == {"controller"}, f"unexpected add-on settings: {sorted(config)}"
+    assert set(config["controller"]) == {"extraVolumeTags"}
+    assert ebs.get("most_recent") is True and "addon_version" not in ebs  # v1.58.0+ (cluster-scoped IAM)
+
+
+def test_ebs_csi_role_is_pod_identity_for_its_controller_and_cluster_scoped() -> None:
+    ebs = addon("aws-ebs-csi-driver")
+    assert ebs["pod_identity_association"] == [
+        {"role_arn": "${aws_iam_role.ebs_csi.arn}", "service_account": "ebs-csi-controller-sa"}
+    ]
+    assert "service_account_role_arn" not in ebs  # not IRSA as well
+    trust = next(
+        block["aws_iam_policy_document"]["ebs_csi_assume"]
+        for _, block in blocks("data")
+        if "ebs_csi_assume" in block.get("aws_iam_policy_document", {})
+    )
+    statement = one(trust["statement"])
+    assert one(statement["principals"])["identifiers"] == ["pods.eks.amazonaws.com"]
+    conditions = {c["variable"]: c["values"] for c in statement["condition"]}
+    assert conditions == {
+        "aws:RequestTag/eks-cluster-name": ["${var.cluster_name}"],
+        "aws:RequestTag/kubernetes-namespace": ["kube-system"],
+        "aws:RequestTag/kubernetes-service-account": ["ebs-csi-controller-sa"],
+    }
+    role = resource("aws_iam_role", "ebs_csi")
+    assert role["assume_role_policy"] == "${data.aws_iam_policy_document.ebs_csi_assume.json}"
+    attached = [
+        body["policy_arn"]
+        for _, block in blocks("resource")
+        for rtype, named in block.items()
+        if rtype in ("aws_iam_role_policy_attachment", "aws_iam_role_policy", "aws_iam_policy_attachment")
+        for body in named.values()
+        if "aws_iam_role.ebs_csi" in str(body.get("role", ""))
+    ]
+    # Only volumes tagged for this cluster, not every volume in the account
+    # (AmazonEBSCSIDriverPolicy); no KMS grant: the aws/ebs key needs none.
+    assert attached == ["arn:${local.partition}:iam::aws:policy/AmazonEBSCSIDriverEKSClusterScopedPolicy"]
 
 
 def test_node_group_volume_is_encrypted_and_imdsv2_only() -> None:

@@ -78,13 +78,20 @@ def test_down_removes_the_kubernetes_layer_before_destroy_then_scans(tmp_path: P
     t = target(tmp_path)
     names = [s.name for s in t.down_stages(purge=True)]
     assert names[:4] == ["aws credentials", "terraform render", "terraform init", "cluster present"]
-    assert names[-3:] == ["terraform destroy", "leftover scan", "purge local files"]
-    k8s = names[4:-3]
+    assert names[-4:] == ["ebs volumes deleted", "terraform destroy", "leftover scan", "purge local files"]
+    k8s = names[4:-4]
     assert k8s, "the Kubernetes layer's down stages must run before terraform destroy"
     # with no live cluster (already destroyed, or never created) they are skipped, not failed
     t._cluster_live = False
-    stage = t.down_stages(purge=False)[4]
-    assert stage.run() == "skipped: no live cluster"
+    stages = t.down_stages(purge=False)
+    assert stages[4].run() == "skipped: no live cluster"
+    # and nothing is left to delete the volumes: the leftover scan will name any (no AWS call)
+    assert stages[-3].name == "ebs volumes deleted" and stages[-3].run().startswith("skipped: no live cluster")
+
+
+def test_down_waits_for_volumes_as_long_as_the_kubernetes_layer_waits(tmp_path: Path) -> None:
+    assert target(tmp_path).volume_timeout == 600  # kubernetes.wait_timeout's default, 10m
+    assert target(tmp_path, more="    kubernetes: {wait_timeout: 90s}").volume_timeout == 90
 
 
 def test_the_kubernetes_layer_is_built_with_obsctls_kubeconfig(tmp_path: Path) -> None:
@@ -129,6 +136,19 @@ def test_kube_context_settings_are_refused_on_eks(tmp_path: Path) -> None:
         t.check_tools()
 
 
+def test_tools_check_works_on_a_fresh_project(tmp_path: Path) -> None:
+    """Preflight runs before `terraform render` creates .obsctl/<env>/terraform/; `terraform
+    version` must not depend on it (a missing cwd used to read as 'terraform not found')."""
+    from obsctl.tools import binaries
+
+    if binaries.find("terraform") is None or binaries.find("helm") is None:
+        pytest.skip("terraform and helm are needed (../shared/TOOLS.md; make test installs helm)")
+    t = target(tmp_path)
+    assert not t.workdir.exists()
+    detail = t.check_tools()
+    assert detail.startswith("terraform 1.") and ", helm v" in detail
+
+
 def test_cost_estimate_single_vs_per_az_nat(tmp_path: Path) -> None:
     aws = target(tmp_path).aws_settings
     single = estimate_cost(aws)
@@ -168,11 +188,13 @@ def test_verify_on_eks_runs_the_aws_checks_then_the_kubernetes_layers(tmp_path: 
     t = target(tmp_path)
     checks, drills = lifecycle.checklist(t.env, t, fire_drill=True)
     names = [ch.name for ch in checks]
-    assert names[:5] == [
+    assert names[:7] == [
         "terraform outputs present and non-empty",
         "eks cluster ACTIVE",
         "eks node groups ACTIVE",
         "ecr repository exists",
+        "bastion running, Online in Session Manager",
+        "claims' ebs volumes encrypted gp3, tagged",
         "kubeconfig is obsctl's and mints a token",
     ]
     assert "nodes Ready" in names  # verify/cluster.py's checks, on the new cluster

@@ -46,7 +46,7 @@ environments:
       node_max_size: 5
       node_desired_size: 3
       node_disk_size_gib: 80
-      cluster_endpoint_public_access: false
+      cluster_endpoint_public_access: true   # false is refused (tests/unit/test_aws_settings.py)
       cluster_endpoint_public_access_cidrs: [203.0.113.7/32]
       cluster_admin_principal_arns: [arn:aws:iam::123456789012:role/admin]
       cluster_log_types: [api, audit]
