@@ -74,6 +74,25 @@ KPS_CHART_NAME = "kube-prometheus-stack"
 # period. Checked by hand with the real chart under helm 3.18.0 and 4.1.4 (see the issue 7 note);
 # `obsctl render` validates the result against the chart's CRDs whenever the chart is on disk.
 PROMETHEUS_MAX_STARTUP_SECONDS = 0
+# On eks, Prometheus' volume is an EBS volume made by the EBS CSI driver. Its add-on cannot make
+# an encrypted default class (its configuration has no StorageClass parameters), so obsctl makes
+# this one: gp3, encrypted with the account's aws/ebs key (no extra IAM), deleted with its claim
+# (a Retain volume would outlive `down`), bound where the Pod lands (volumes are zonal). The
+# driver tags every volume with obsctl.io/cluster (terraform/eks.tf extraVolumeTags), which is how
+# `down` waits for them and the leftover scan finds them.
+EKS_STORAGE_CLASS: dict[str, Any] = {
+    "apiVersion": "storage.k8s.io/v1",
+    "kind": "StorageClass",
+    "metadata": {
+        "name": "obsctl-gp3-encrypted",
+        "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+    },
+    "provisioner": "ebs.csi.aws.com",
+    "parameters": {"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"},
+    "reclaimPolicy": "Delete",
+    "volumeBindingMode": "WaitForFirstConsumer",
+    "allowVolumeExpansion": True,
+}
 # helm-values key of each control-plane component (config.CONTROL_PLANE_COMPONENTS)
 CONTROL_PLANE_VALUES = {
     "controller_manager": "kubeControllerManager",
@@ -185,6 +204,15 @@ class KubernetesTarget:
             return image.pull_policy
         return "IfNotPresent" if image.digest or self.distribution in LAPTOP_DISTRIBUTIONS else "Always"
 
+    def storage_class(self) -> dict[str, Any] | None:
+        """The StorageClass obsctl creates for Prometheus' volume (eks only; elsewhere the
+        cluster's default class is used)."""
+        if not isinstance(self.spec, EksEnv) or not self.k.prometheus_storage:
+            return None
+        import copy
+
+        return copy.deepcopy(EKS_STORAGE_CLASS)
+
     def release_marker(self, chart_dir: Path) -> dict[str, str]:
         """What obsctl writes into each release's values: who installed it (read back before any
         uninstall or upgrade) and a digest of the chart's files, so a chart whose templates
@@ -291,6 +319,7 @@ class KubernetesTarget:
             "evaluation_interval": spec.scrape.evaluation_interval,
             "resources": KPS_RESOURCES,
             "storage_size": self.k.prometheus_storage,
+            "storage_class": self.storage_class()["metadata"]["name"] if self.storage_class() else "",
             "cluster_name": cluster,
             "maximum_startup_seconds": PROMETHEUS_MAX_STARTUP_SECONDS,
             "control_plane": {CONTROL_PLANE_VALUES[c]: on for c, on in self.control_plane_scraped().items()},
@@ -355,6 +384,16 @@ class KubernetesTarget:
         )
         header = f"# helm template {self.k.app_release} {self._rel(self.chart_dir())} -n {self.app_ns}; do not edit.\n"
         put("manifests/app.yaml", header + manifests)
+        storage_class = self.storage_class()
+        if storage_class is not None:
+            labels, annotations = k.owner_marks(self.owner)
+            storage_class["metadata"]["labels"] = labels
+            storage_class["metadata"]["annotations"].update(annotations)
+            manifests += "\n---\n" + yaml.safe_dump(storage_class, sort_keys=False)
+            put(
+                "manifests/storage-class.yaml",
+                "# obsctl's StorageClass (eks); do not edit.\n" + yaml.safe_dump(storage_class, sort_keys=False),
+            )
         chart = self.kps_chart_dir()
         if chart is None:
             out.notes.append(
@@ -465,6 +504,7 @@ class KubernetesTarget:
             Stage("kube-prometheus-stack chart", self._chart_stage, changes=False),
             Stage("render", self._render_stage, changes=False),
             Stage("namespaces", self._namespaces),
+            *([Stage("storage class", self._storage_class)] if self.storage_class() else []),
             Stage("secrets", self._secrets),
             Stage("CRDs at the chart's version", self._apply_crds),
             Stage("CRDs established", self._wait_crds),
@@ -483,6 +523,16 @@ class KubernetesTarget:
             self.kube.ensure_namespace(ns, self.wait_timeout, self.owner)
             for ns in dict.fromkeys((self.mon_ns, self.app_ns))
         )
+
+    def _storage_class(self) -> str:
+        body = self.storage_class()
+        assert body is not None
+        return self.kube.ensure_storage_class(body, self.owner)
+
+    def _delete_storage_class(self) -> str:
+        body = self.storage_class()
+        assert body is not None
+        return self.kube.delete_owned_storage_class(body["metadata"]["name"], self.owner)
 
     def _secrets(self) -> str:
         created = self.kube.ensure_admin_secret(self.mon_ns, self.k.grafana_admin_secret, self.owner, GRAFANA_USER)
@@ -566,6 +616,7 @@ class KubernetesTarget:
             Stage("load balancers and volumes", lambda: self._release_cloud_resources(volumes)),
             Stage("kube-prometheus-stack", lambda: self._uninstall(self.k.kps_release, self.mon_ns)),
             Stage("volumes released", lambda: self.kube.wait_volumes_gone(volumes, self.wait_timeout)),
+            *([Stage("storage class", self._delete_storage_class)] if self.storage_class() else []),
             Stage("obsctl's secrets", self._delete_secrets),
             Stage("namespaces gone", self._delete_namespaces),
         ]

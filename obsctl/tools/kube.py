@@ -38,6 +38,7 @@ OWNER_LABEL = "app.kubernetes.io/managed-by"
 OWNER_VALUE = "obsctl"
 ENV_ANNOTATION = "obsctl.io/environment"
 MANAGED_BY = {OWNER_LABEL: OWNER_VALUE}
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 # Helm (>= 3.2) annotates every object a release creates with these two.
 HELM_RELEASE = "meta.helm.sh/release-name"
 HELM_RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
@@ -865,6 +866,61 @@ class Kube:
             )
         kept = f"; kept (reclaim policy Retain): {', '.join(sorted(retained))}" if retained else ""
         return f"{len(wanted)} volume(s) released{kept}"
+
+    # -- storage classes -------------------------------------------------------------------------
+
+    def ensure_storage_class(self, body: dict[str, Any], owner: str) -> str:
+        """Make obsctl's StorageClass exist as `body` (created with obsctl's mark). Its
+        provisioner and parameters cannot be changed in place: when obsctl's own differs it is
+        deleted and created again (volumes already provisioned keep their settings). One of that
+        name that is not obsctl's is refused, never changed."""
+        from kubernetes import client
+
+        name = body["metadata"]["name"]
+        labels, annotations = owner_marks(owner)
+        meta = body.setdefault("metadata", {})
+        meta["labels"] = {**(meta.get("labels") or {}), **labels}
+        meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
+        storage = client.StorageV1Api(self.api_client)
+        try:
+            current = self._call(f"read storageclass {name}", storage.read_storage_class, name)
+        except NotFound:
+            current = None
+        if current is not None and not owned_by(current.metadata, owner):
+            raise ToolError(
+                f"StorageClass {name} exists and is not obsctl's; it was not changed",
+                "delete it yourself, or let obsctl's environment own it",
+            )
+        same = current is not None and (
+            current.provisioner == body["provisioner"]
+            and (current.parameters or {}) == body.get("parameters", {})
+            and current.reclaim_policy == body.get("reclaimPolicy", "Delete")
+            and current.volume_binding_mode == body.get("volumeBindingMode", "Immediate")
+            and bool(current.allow_volume_expansion) == bool(body.get("allowVolumeExpansion"))
+            and (current.metadata.annotations or {}).get(DEFAULT_CLASS_ANNOTATION)
+            == meta["annotations"].get(DEFAULT_CLASS_ANNOTATION)
+        )
+        if same:
+            return f"StorageClass {name} exists"
+        if current is not None:
+            self._call(f"delete storageclass {name}", storage.delete_storage_class, name)
+        self._call(f"create storageclass {name}", storage.create_storage_class, body)
+        return f"StorageClass {name} {'replaced' if current is not None else 'created'}"
+
+    def delete_owned_storage_class(self, name: str, owner: str) -> str:
+        """Delete the StorageClass only when it carries obsctl's mark for this environment."""
+        from kubernetes import client
+
+        storage = client.StorageV1Api(self.api_client)
+        try:
+            current = self._call(f"read storageclass {name}", storage.read_storage_class, name)
+        except NotFound:
+            return f"StorageClass {name} absent"
+        if not owned_by(current.metadata, owner):
+            return f"StorageClass {name} kept (not obsctl's)"
+        with contextlib.suppress(NotFound):
+            self._call(f"delete storageclass {name}", storage.delete_storage_class, name)
+        return f"StorageClass {name} deleted"
 
     # -- secrets -------------------------------------------------------------------------------
 

@@ -165,3 +165,89 @@ def test_a_changed_chart_template_changes_the_release_values(tmp_path: Path) -> 
     after = KubernetesTarget(env).values()[1]["obsctl"]
     assert before["environment"] == after["environment"] == "lab"
     assert before["chartDigest"] != after["chartDigest"]
+
+
+PROMETHEUS_CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: prometheuses.monitoring.coreos.com
+  annotations: {operator.prometheus.io/version: 0.93.1}
+spec:
+  group: monitoring.coreos.com
+  names: {kind: Prometheus, listKind: PrometheusList, plural: prometheuses, singular: prometheus}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                maximumStartupDurationSeconds: {type: integer, format: int32, minimum: 60}
+                replicas: {type: integer, format: int32}
+"""
+# the guard of kube-prometheus-stack 88.5.3 templates/prometheus/prometheus.yaml, over a default 0
+PROMETHEUS_TEMPLATE = """
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata:
+  name: {{ .Release.Name }}-prometheus
+  namespace: {{ .Release.Namespace }}
+spec:
+  replicas: 1
+{{- if .Values.prometheus.prometheusSpec.maximumStartupDurationSeconds }}
+  maximumStartupDurationSeconds: {{ .Values.prometheus.prometheusSpec.maximumStartupDurationSeconds }}
+{{- end }}
+"""
+
+
+def _kps_shaped_chart(folder: Path) -> Path:
+    chart = folder / "kube-prometheus-stack"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "charts" / "crds" / "crds").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: kube-prometheus-stack\nversion: 88.5.3\n")
+    (chart / "values.yaml").write_text("prometheus:\n  prometheusSpec:\n    maximumStartupDurationSeconds: 0\n")
+    (chart / "templates" / "prometheus.yaml").write_text(PROMETHEUS_TEMPLATE)
+    (chart / "charts" / "crds" / "Chart.yaml").write_text("apiVersion: v2\nname: crds\nversion: 0.0.0\n")
+    (chart / "charts" / "crds" / "crds" / "crd-prometheuses.yaml").write_text(PROMETHEUS_CRD)
+    for kind, plural in (("ServiceMonitor", "servicemonitors"), ("PrometheusRule", "prometheusrules")):
+        loose = PROMETHEUS_CRD.replace("prometheuses", plural).replace("Prometheus", kind)
+        loose = loose.replace("singular: prometheus", f"singular: {plural[:-1]}")
+        preserve = "              x-kubernetes-preserve-unknown-fields: true\n"
+        loose = loose.split("              properties:")[0] + preserve
+        (chart / "charts" / "crds" / "crds" / f"crd-{plural}.yaml").write_text(loose)
+    return chart
+
+
+def test_render_validates_the_charts_objects_against_its_own_crds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the chart on disk, `render` templates it with the helm obsctl uses and checks every
+    object against the chart's CRD schemas: the class of failure of helm 3.18.0 (a 0 rendered where
+    the CRD asks >= 60) is caught before `up` sends anything (issue 7 section 1)."""
+    from obsctl.errors import ConfigError
+    from obsctl.targets import kubernetes as kt
+
+    chart = _kps_shaped_chart(tmp_path / "charts")
+    env = make_env(tmp_path, tmp_path / "kc")
+    text = env.config_path.read_text().replace(
+        "kps_chart_version: 88.5.3", f"kps_chart_version: 88.5.3\n      kps_chart: {chart}"
+    )
+    env.config_path.write_text(text)
+    env = config.load(str(env.config_path), "lab")
+    out = KubernetesTarget(env).render()
+    assert "every rendered object passes the chart's CRD schemas and the Kubernetes schemas" in out.notes
+    rendered = yaml.safe_load_all((env.rendered_dir / "manifests/kube-prometheus-stack.yaml").read_text())
+    prometheus = next(d for d in rendered if d and d["kind"] == "Prometheus")
+    assert prometheus["spec"] == {"replicas": 1}  # obsctl's explicit 0 is skipped by the guard
+    # a value the CRD rejects is refused by render (exit 2: nothing was started)
+    monkeypatch.setattr(kt, "PROMETHEUS_MAX_STARTUP_SECONDS", 30)
+    with pytest.raises(ConfigError) as info:
+        KubernetesTarget(env).render()
+    assert "spec.maximumStartupDurationSeconds: 30 is less than the minimum of 60" in info.value.message
+    assert info.value.exit_code == 2

@@ -72,6 +72,24 @@ def test_up_runs_terraform_then_the_kubernetes_layer(tmp_path: Path) -> None:
         "kubeconfig",
     ]
     assert len(names) > 7  # the Kubernetes layer's own stages follow, composed
+    # Prometheus' EBS volume gets obsctl's encrypted gp3 class before kube-prometheus-stack comes
+    assert names.index("storage class") < names.index("kube-prometheus-stack")
+
+
+def test_prometheus_claims_obsctls_encrypted_gp3_class_on_eks(tmp_path: Path, repo_root: Path) -> None:
+    for name in ("rules", "dashboards", "app"):
+        (tmp_path / name).symlink_to(repo_root / name)
+    k8s = target(tmp_path).kubernetes_target()
+    kps, _ = k8s.values()
+    claim = kps["prometheus"]["prometheusSpec"]["storageSpec"]["volumeClaimTemplate"]["spec"]
+    assert claim["storageClassName"] == "obsctl-gp3-encrypted"  # named: older clusters mark gp2 default too
+    body = k8s.storage_class()
+    assert body["provisioner"] == "ebs.csi.aws.com" and body["reclaimPolicy"] == "Delete"
+    assert body["parameters"]["type"] == "gp3" and body["parameters"]["encrypted"] == "true"
+    # the scrapers of the managed control plane are off (distribution "managed")
+    assert all(
+        kps[c] == {"enabled": False} for c in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")
+    )
 
 
 def test_down_removes_the_kubernetes_layer_before_destroy_then_scans(tmp_path: Path) -> None:
@@ -81,6 +99,8 @@ def test_down_removes_the_kubernetes_layer_before_destroy_then_scans(tmp_path: P
     assert names[-4:] == ["ebs volumes deleted", "terraform destroy", "leftover scan", "purge local files"]
     k8s = names[4:-4]
     assert k8s, "the Kubernetes layer's down stages must run before terraform destroy"
+    # obsctl's StorageClass goes after the volumes it provisioned are released
+    assert k8s.index("storage class") == k8s.index("volumes released") + 1
     # with no live cluster (already destroyed, or never created) they are skipped, not failed
     t._cluster_live = False
     stages = t.down_stages(purge=False)

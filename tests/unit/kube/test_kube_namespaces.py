@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from obsctl.errors import ToolError, WaitTimeout
 from obsctl.tools import kube as k
@@ -243,3 +244,36 @@ def test_every_kind_that_holds_a_finalizer_is_named_custom_ones_included(fake: F
         "PATCH",
         "/apis/monitoring.coreos.com/v1alpha1/namespaces/monitoring/alertmanagerconfigs/held-alertmanagerconfigs",
     ) in patches
+
+
+def test_obsctls_storage_class_is_created_replaced_and_deleted_only_when_its_own(fake: FakeKube, kube: k.Kube) -> None:
+    import copy
+
+    from obsctl.targets.kubernetes import EKS_STORAGE_CLASS
+
+    body = copy.deepcopy(EKS_STORAGE_CLASS)
+    assert kube.ensure_storage_class(copy.deepcopy(body), "lab") == "StorageClass obsctl-gp3-encrypted created"
+    made = fake.get("storageclasses", "obsctl-gp3-encrypted")
+    assert made["parameters"] == {"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"}
+    assert made["metadata"]["annotations"]["obsctl.io/environment"] == "lab"
+    assert made["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+    assert kube.ensure_storage_class(copy.deepcopy(body), "lab") == "StorageClass obsctl-gp3-encrypted exists"
+    body["parameters"]["iops"] = "4000"  # parameters are immutable: obsctl's own is recreated
+    assert kube.ensure_storage_class(copy.deepcopy(body), "lab") == "StorageClass obsctl-gp3-encrypted replaced"
+    assert fake.get("storageclasses", "obsctl-gp3-encrypted")["parameters"]["iops"] == "4000"
+    with pytest.raises(ToolError, match="exists and is not obsctl's"):
+        kube.ensure_storage_class(copy.deepcopy(body), "other-env")
+    assert kube.delete_owned_storage_class("obsctl-gp3-encrypted", "other-env") == (
+        "StorageClass obsctl-gp3-encrypted kept (not obsctl's)"
+    )
+    assert kube.delete_owned_storage_class("obsctl-gp3-encrypted", "lab") == "StorageClass obsctl-gp3-encrypted deleted"
+    assert fake.get("storageclasses", "obsctl-gp3-encrypted") is None
+
+
+def test_obsctls_storage_class_is_a_valid_kubernetes_object() -> None:
+    from obsctl.targets.kubernetes import EKS_STORAGE_CLASS
+    from obsctl.tools import manifests
+
+    assert manifests.validate_stream(yaml.safe_dump(EKS_STORAGE_CLASS)) == []
+    broken = {**EKS_STORAGE_CLASS, "reclaimPolicy": None, "volumeBindingMod": "Immediate"}
+    assert manifests.validate_stream(yaml.safe_dump(broken)) != []
