@@ -265,14 +265,16 @@ class KubernetesTarget:
 
     def crd_documents(self, chart_dir: Path) -> list[dict[str, Any]]:
         """The CRDs the chart ships (kube-prometheus-stack keeps them in its `crds` subchart)."""
-        import yaml
+        from obsctl.tools import manifests
 
         docs = []
         for folder in (chart_dir / "charts" / "crds" / "crds", chart_dir / "crds"):
             for path in sorted(folder.glob("*.y*ml")):
+                # the real CRDs hold plain `=` scalars (matcher enums), which PyYAML's SafeLoader
+                # refuses (yaml/pyyaml#89): parsed by the manifests adapter's loader
                 docs.extend(
                     d
-                    for d in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+                    for d in manifests.parse_stream(path.read_text(encoding="utf-8"), str(path))
                     if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
                 )
         return docs

@@ -190,6 +190,8 @@ spec:
               properties:
                 maximumStartupDurationSeconds: {type: integer, format: int32, minimum: 60}
                 replicas: {type: integer, format: int32}
+                # the real CRDs carry plain `=` scalars, which PyYAML's SafeLoader cannot read
+                matchType: {type: string, enum: [=, "!=", =~]}
 """
 # the guard of kube-prometheus-stack 88.5.3 templates/prometheus/prometheus.yaml, over a default 0
 PROMETHEUS_TEMPLATE = """
