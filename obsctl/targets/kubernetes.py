@@ -142,7 +142,8 @@ class KubernetesTarget:
     @property
     def helm(self) -> h.Helm:
         if self._helm is None:
-            self._helm = h.Helm(binaries.require("helm"), self.kubeconfig, self._expected_context(), self.wait_timeout)
+            helm = binaries.require_helm()  # refuses a known-broken helm (helm/helm#30923)
+            self._helm = h.Helm(helm, self.kubeconfig, self._expected_context(), self.wait_timeout)
         return self._helm
 
     def _expected_context(self) -> str:
@@ -236,7 +237,7 @@ class KubernetesTarget:
     # -- preflight -----------------------------------------------------------------------------
 
     def preflight(self) -> None:
-        binaries.require("helm")
+        binaries.require_helm()  # first: it only runs `helm version`, nothing reaches the cluster
         self.guard()
 
     def guard(self) -> str:
