@@ -13,7 +13,7 @@ tests/integration/test_helm_binary.py pins each of these beliefs to the real bin
 - `version` reports v4.1.4 (so pyhelm3 builds Helm 4 flags: `--rollback-on-failure`, ...);
   `FakeHelm(folder, version="v3.18.0")` pretends to be another helm;
 - `status -o json` has no `chart` key (helm strips it), so pyhelm3 asks `get all --template`
-  for the chart metadata; `upgrade -o json` has it; an empty `hooks` list is left out;
+  for the chart metadata; `upgrade -o json` has it; empty `hooks` and `config` are left out;
 - a flag that is not in FLAGS (the flags helm 4.1.4's `--help` lists for that verb, restricted
   to those pyhelm3 and obsctl may send) fails like helm: `Error: unknown flag: --x`. Deprecated
   flags that helm 4 still accepts with a warning (`--atomic`, `--force`) are refused here on purpose;
@@ -177,10 +177,11 @@ def status_doc(name, rel, with_chart):
         "name": name, "namespace": rel["namespace"], "version": rel["revision"],
         "info": {"status": rel["status"], "first_deployed": "2025-01-01T00:00:00Z",
                  "last_deployed": "2025-01-01T00:00:00Z", "description": "fake"},
-        "config": rel["values"],
         "manifest": f"---\n# Source: {rel['chart']}/templates/cm.yaml\n{manifest(name)}",
         "apply_method": "ssa",
     }
+    if rel["values"]:  # helm leaves out empty user values
+        doc["config"] = rel["values"]
     if with_chart:  # helm status strips the chart; install/upgrade output keeps it
         doc["chart"] = {"metadata": {"apiVersion": "v2", "name": rel["chart"], "version": rel["version"]}}
     return doc
