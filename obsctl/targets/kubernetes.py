@@ -237,8 +237,14 @@ class KubernetesTarget:
     # -- preflight -----------------------------------------------------------------------------
 
     def preflight(self) -> None:
-        binaries.require_helm()  # first: it only runs `helm version`, nothing reaches the cluster
-        self.guard()
+        self._preflight_stage()
+
+    def _preflight_stage(self) -> str:
+        """up's first stage: the helm client first (building it refuses a known-broken helm, e.g.
+        3.18.0, helm/helm#30923; only `helm version` runs), then the kube context guard, so nothing
+        on the cluster changes before both pass."""
+        _ = self.helm
+        return self.guard()
 
     def guard(self) -> str:
         current = k.guard_context(self.kubeconfig, self._expected_context(), self.env.name)
@@ -248,7 +254,7 @@ class KubernetesTarget:
 
     def up_stages(self) -> list[Stage]:
         return [
-            Stage("kube context", self.guard),
+            Stage("kube context", self._preflight_stage),
             Stage("render", self._render_stage),
             Stage("namespaces", self._namespaces),
             Stage("grafana admin secret", self._grafana_secret),

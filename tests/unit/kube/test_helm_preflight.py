@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from obsctl import cli, config, console
+from obsctl import cli, config, console, lifecycle
 from obsctl.errors import PreflightError
 from obsctl.targets.eks import EksTarget
 from obsctl.targets.kubernetes import KubernetesTarget
@@ -47,6 +47,30 @@ def test_cluster_preflight_refuses_318_before_any_api_call(
 ) -> None:
     with pytest.raises(PreflightError) as info:
         target.preflight()
+    assert_refused_for_30923(info.value)
+    assert helm318.all_calls == [["version", "--short"]]
+    assert fake.requests == []
+
+
+class Stages:
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    def stage_started(self, verb: str, stage: str) -> None:
+        self.started.append(stage)
+
+    def stage_done(self, verb: str, stage: str, seconds: float, detail: str, ok: bool) -> None:
+        pass
+
+
+def test_up_refuses_318_in_its_first_stage(
+    cluster_env: config.Environment, target: KubernetesTarget, fake: FakeKube, helm318: FakeHelm
+) -> None:
+    """`obsctl up` on a cluster: refused before the namespaces, the Grafana Secret or any release."""
+    seen = Stages()
+    with pytest.raises(PreflightError) as info:
+        lifecycle.up(cluster_env, seen, target=target)
+    assert seen.started == ["kube context"]
     assert_refused_for_30923(info.value)
     assert helm318.all_calls == [["version", "--short"]]
     assert fake.requests == []
