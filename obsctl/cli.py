@@ -276,7 +276,8 @@ def status(env: EnvOpt = None, config: ConfigOpt = None) -> None:
 
 @app.command()
 def doctor(env: EnvOpt = None, config: ConfigOpt = None) -> None:
-    """List each binary obsctl needs, found or missing, with the install hint for this OS."""
+    """List each binary obsctl needs, found or missing, with the install hint for this OS.
+    A helm that obsctl refuses (known-broken, too old, too new) is listed as broken."""
     from rich.table import Table
 
     from obsctl.errors import ConfigError
@@ -290,20 +291,32 @@ def doctor(env: EnvOpt = None, config: ConfigOpt = None) -> None:
     table = Table(title=f"binaries for target {target or 'any'}")
     for col in ("binary", "needed", "status", "version / install hint"):
         table.add_column(col, overflow="fold")
-    missing = []
+    missing, broken = [], []
     for b in binaries.BINARIES:
         needed = target is None or target in b.targets
         path = binaries.find(b.name, overrides.get(b.name))
         need = ("optional" if b.optional else "required") if needed else "other targets"
-        if path:
+        if path and b.name == "helm":
+            check = binaries.check_helm(path)
+            if check.problem:
+                fix = binaries.helm_fix(check.version)
+                table.add_row(b.name, need, "[red]broken[/]", _esc(f"{check.message()}; fix: {fix}"))
+                if needed:
+                    broken.append(f"{check.message()}\n  fix: {fix}")
+            else:
+                table.add_row(b.name, need, "[green]found[/]", _esc(f"{path}: {check.said}"))
+        elif path:
             table.add_row(b.name, need, "[green]found[/]", f"{path}: {binaries.version(b.name, path)}")
         else:
             table.add_row(b.name, need, "[red]missing[/]" if needed and not b.optional else "missing", binaries.hint(b))
             if needed and not b.optional:
                 missing.append(b.name)
     _out().print(table)
+    for line in broken:
+        _out().print(f"[red]broken:[/] {_esc(line)}")
     if missing:
         _out().print(f"[red]missing:[/] {', '.join(missing)} — `make up` installs everything on Debian/Ubuntu")
+    if missing or broken:
         raise typer.Exit(1)
 
 

@@ -290,7 +290,8 @@ class KubernetesTarget:
     @property
     def helm(self) -> h.Helm:
         if self._helm is None:
-            self._helm = h.Helm(binaries.require("helm"), self.kubeconfig, self._expected_context(), self.wait_timeout)
+            helm = binaries.require_helm()  # refuses a known-broken helm (helm/helm#30923)
+            self._helm = h.Helm(helm, self.kubeconfig, self._expected_context(), self.wait_timeout)
         return self._helm
 
     def _expected_context(self) -> str:
@@ -376,11 +377,10 @@ class KubernetesTarget:
         app_text = self._app_values_text()
         put("helm/app.values.yaml", app_text)
         out.notes.extend(self._secret_notes())
-        exe = binaries.find("helm")
-        if exe is None:
+        if binaries.find("helm") is None:
             out.notes.append("helm is not installed: the manifests (helm template) were not rendered")
             return out
-        helm = h.Helm(exe, timeout=120)
+        helm = h.Helm(binaries.require_helm(), timeout=120)  # a known-broken helm renders wrong objects
         manifests = helm.template(
             self.k.app_release, h.ChartRef(str(self.chart_dir())), self.app_ns, yaml.safe_load(app_text) or {}
         )
@@ -459,9 +459,10 @@ class KubernetesTarget:
         return f"current context {current} ({self.kube.server}, Kubernetes {version})"
 
     def preflight(self) -> str:
-        """Everything `up` can find wrong before it changes anything (exit 2)."""
-        found = [self.guard()]
-        binaries.require("helm")  # TODO(merge): binaries.require_helm()
+        """Everything `up` can find wrong before it changes anything (exit 2). A known-broken helm
+        first (e.g. 3.18.0, helm/helm#30923; only `helm version` runs), before any API call."""
+        binaries.require_helm()
+        found = [self.guard(), "helm usable"]
         r.secret_values(r.receiver_secrets(self.spec.alerting))  # every receiver secret is set
         for release, ns in self.releases():
             owner = self._release_owner(release, ns)

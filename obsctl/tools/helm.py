@@ -8,7 +8,8 @@ can say which of them happened. Values go to helm as JSON on stdin, never on the
 
 pyhelm3 0.5.8 runs helm through a shell (`shlex.join` + `create_subprocess_shell`); obsctl
 runs subprocesses from argument lists only, so `_ExecCommand` replaces that one method with an
-exec and keeps pyhelm3's stderr → exception mapping (copied from `Command.run`, same order).
+exec and keeps pyhelm3's stderr → exception mapping (copied from `Command.run`, same order),
+widened to the messages helm 4 (the pinned 4.1.4) and `upgrade --install` really print.
 Every pyhelm3 or subprocess failure is translated into an obsctl error in ONE function,
 `_translate`. `helm lint` is not in pyhelm3 and is run with subprocess directly.
 """
@@ -28,9 +29,31 @@ from obsctl.errors import ObsctlError, PreflightError, ToolError, Unreachable, W
 
 T = TypeVar("T")
 PENDING_STATES = ("pending-install", "pending-upgrade", "pending-rollback", "uninstalling")
+# What helm's stderr says, lowercased, as Helm 3 and Helm 4 word it (tests/unit/kube/test_helm_adapter.py
+# holds real helm 4.1.4 output for each; tests/integration/test_helm_binary.py provokes them for real).
 # pyhelm3 command.py: a chart/version the repository does not have
 _CHART_NOT_FOUND = re.compile(r"chart \"[^\"]+\" (version \"[^\"]+\" )?not found")
-_CONNECTION = re.compile(r"(read: operation timed out|connect: network is unreachable|connection refused|no such host)")
+# The chart's repository or OCI registry did not answer. Before _CONNECTION: these messages also
+# say "connection refused" / "no such host", but it is not the cluster that is unreachable.
+_SOURCE_UNREACHABLE = re.compile(
+    r"(is not a valid chart repository or cannot be reached|failed to perform \"fetchreference\"|failed to do request)"
+)
+# helm 3: "Kubernetes cluster unreachable: ...", helm 4: "kubernetes cluster unreachable: ..."; a
+# connection that fails later in an operation names only the dial error.
+_CONNECTION = re.compile(
+    r"(kubernetes cluster unreachable|read: operation timed out|connect: network is unreachable"
+    r"|connection refused|no such host|i/o timeout)"
+)
+# pyhelm3 knows `helm install`'s "rendered manifests contain a resource that already exists";
+# `upgrade --install` (what obsctl runs) says only "... exists and cannot be imported into the
+# current release" (helm 3.17 and 4.1 alike).
+_ALREADY_EXISTS = re.compile(
+    r"(rendered manifests contain a resource that already exists"
+    r"|exists and cannot be imported into the current release)"
+)
+# pyhelm3 knows "failed to render chart" and `fail`'s "execution error"; helm 3 and 4 also fail a
+# render with 'executing "<template>" at <...>' (nil pointer, bad function call) and YAML errors.
+_RENDER_FAILED = re.compile(r"(failed to render chart|execution error|executing \"[^\"]+\" at <|yaml parse error on)")
 
 
 @dataclass(frozen=True)
@@ -101,8 +124,14 @@ def _translate(exc: BaseException, doing: str) -> ObsctlError:
     if isinstance(exc, e.ReleaseNotFoundError):
         return ToolError(f"{doing}: release not found")
     if isinstance(exc, e.ChartNotFoundError):
+        said = _stderr_tail(exc.stderr, 1)
+        if _SOURCE_UNREACHABLE.search(said.lower()):
+            return ToolError(
+                f"{doing}: the chart repository cannot be reached ({said})",
+                "check kubernetes.kps_repo_url (or the oci:// kps_chart) and this machine's network access to it",
+            )
         return ToolError(
-            f"{doing}: chart not found ({_stderr_tail(exc.stderr, 1)})",
+            f"{doing}: chart not found ({said})",
             "check kubernetes.kps_chart, kps_chart_version and kps_repo_url (helm search repo -l)",
         )
     if isinstance(exc, e.ConnectionError):  # not bad input: exit 1 (a preflight probe refuses earlier)
@@ -190,16 +219,19 @@ def _exec_command_class() -> type:
             if proc.returncode == 0:
                 return stdout
             text = stderr.decode(errors="replace").lower()
-            # the order of pyhelm3's Command.run: etcd errors before not-found ones
+            # the order of pyhelm3's Command.run: etcd errors before not-found ones; an unreachable
+            # chart source before connection errors (its message has "connection refused" too)
             if "context canceled" in text:
                 cls: type[e.Error] = e.CommandCancelledError
+            elif _SOURCE_UNREACHABLE.search(text):
+                cls = e.ChartNotFoundError
             elif "etcdserver" in text or _CONNECTION.search(text):
                 cls = e.ConnectionError
             elif "release: not found" in text:
                 cls = e.ReleaseNotFoundError
-            elif "failed to render chart" in text or "execution error" in text:
+            elif _RENDER_FAILED.search(text):
                 cls = e.FailedToRenderChartError
-            elif "rendered manifests contain a resource that already exists" in text:
+            elif _ALREADY_EXISTS.search(text):
                 cls = e.ResourceAlreadyExistsError
             elif "is invalid" in text:
                 cls = e.InvalidResourceError

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from obsctl.errors import ToolError
+from obsctl.errors import ObsctlError, ToolError, Unreachable
 from obsctl.tools import helm as h
 from tests.fakekube.fakehelm import FakeHelm
 
@@ -166,3 +166,117 @@ def test_receiver_secrets_never_reach_helm_or_its_release(
     assert "--skip-crds" in upgrade  # obsctl applies the CRDs itself
     got = t.helm.release_marker(t.k.kps_release, t.mon_ns)
     assert isinstance(got, dict) and got["environment"] == "lab" and len(got["chartDigest"]) == 16
+
+
+# --- helm's stderr -> obsctl errors ----------------------------------------------------------
+# Each message below is what the real helm 4.1.4 printed (command in the comment; the API at
+# 127.0.0.1:PORT was tests/fakekube/helmapi.py); tests/integration/test_helm_binary.py provokes
+# most of them again with the real binary.
+HELM4_STDERR = {
+    # helm status x --kube-apiserver http://127.0.0.1:1
+    "unreachable": 'Error: kubernetes cluster unreachable: Get "http://127.0.0.1:1/version": dial tcp 127.0.0.1:1:'
+    " connect: connection refused",
+    # helm status x --kube-apiserver http://no-such-host.invalid:6443
+    "unknown host": 'Error: kubernetes cluster unreachable: Get "http://no-such-host.invalid:6443/version": dial tcp:'
+    " lookup no-such-host.invalid on 10.255.255.53:53: no such host",
+    # helm status x -n mon (no such release)
+    "no release": "Error: release: not found",
+    # helm uninstall x -n mon (no such release)
+    "no release to uninstall": "Error: uninstall: Release not loaded: x: release: not found",
+    # helm show chart empty --repo http://127.0.0.1:PORT --version 9.9.9
+    "no version": 'Error: chart "empty" version "9.9.9" not found in http://127.0.0.1:18570 repository',
+    # helm show chart nope --repo http://127.0.0.1:PORT
+    "no chart": 'Error: chart "nope" not found in http://127.0.0.1:18570 repository',
+    # helm show chart empty --repo http://127.0.0.1:1 --version 1.2.3
+    "repo down": 'Error: looks like "http://127.0.0.1:1" is not a valid chart repository or cannot be reached:'
+    ' Get "http://127.0.0.1:1/index.yaml": dial tcp 127.0.0.1:1: connect: connection refused',
+    # helm show chart oci://127.0.0.1:1/charts/x --version 1.0.0
+    "registry down": 'Error: failed to perform "FetchReference" on source: Get'
+    ' "https://127.0.0.1:1/v2/charts/x/manifests/1.0.0": dial tcp 127.0.0.1:1: connect: connection refused',
+    # helm upgrade other CHART --install ... (a ConfigMap of that name exists, not helm's)
+    "exists": 'Error: unable to continue with install: ConfigMap "other-cm" in namespace "mon" exists and cannot be'
+    " imported into the current release: invalid ownership metadata; label validation error: missing key"
+    ' "app.kubernetes.io/managed-by": must be set to "Helm"',
+    # helm upgrade ... (the API server answers 422), here the kube-prometheus-stack symptom of helm/helm#30923
+    "invalid": 'Error: UPGRADE FAILED: Prometheus.monitoring.coreos.com "kps-kube-prometheus-stack-prometheus" is'
+    " invalid: spec.maximumStartupDurationSeconds: Invalid value: 0: spec.maximumStartupDurationSeconds in body"
+    " should be greater than or equal to 60",
+    # helm template r CHART (a template calls fail)
+    "fail": "Error: execution error at (failc/templates/x.yaml:1:3): boom: bad value\n\n"
+    "Use --debug flag to render out invalid YAML",
+    # helm template r CHART (a template reads .Values.nope.x)
+    "nil": 'Error: failc/templates/x.yaml:5:16\n  executing "failc/templates/x.yaml" at <.Values.nope.x>:\n'
+    "    nil pointer evaluating interface {}.x\n\nUse --debug flag to render out invalid YAML",
+    # helm template r CHART (a template renders broken YAML)
+    "yaml": "Error: YAML parse error on failc/templates/x.yaml: error converting YAML to JSON: yaml: line 5: did"
+    " not find expected node content\n\nUse --debug flag to render out invalid YAML",
+}
+
+
+def failing_helm(folder: Path, stderr: str) -> str:
+    """A helm that knows its version (v4.1.4) and fails everything else with `stderr`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "stderr.txt").write_text(stderr + "\n")
+    exe = folder / "helm"
+    exe.write_text(
+        f'#!/bin/sh\nif [ "$1" = version ]; then printf v4.1.4; exit 0; fi\ncat "{folder / "stderr.txt"}" >&2\nexit 1\n'
+    )
+    exe.chmod(0o755)
+    return str(exe)
+
+
+@pytest.mark.parametrize(
+    ("case", "error"),
+    [
+        ("unreachable", "ConnectionError"),
+        ("unknown host", "ConnectionError"),
+        ("no release", "ReleaseNotFoundError"),
+        ("no release to uninstall", "ReleaseNotFoundError"),
+        ("no version", "ChartNotFoundError"),
+        ("no chart", "ChartNotFoundError"),
+        ("repo down", "ChartNotFoundError"),
+        ("registry down", "ChartNotFoundError"),
+        ("exists", "ResourceAlreadyExistsError"),
+        ("invalid", "InvalidResourceError"),
+        ("fail", "FailedToRenderChartError"),
+        ("nil", "FailedToRenderChartError"),
+        ("yaml", "FailedToRenderChartError"),
+    ],
+)
+def test_helm4_stderr_maps_to_pyhelm3_errors(tmp_path: Path, case: str, error: str) -> None:
+    import asyncio
+
+    from pyhelm3 import errors as e
+
+    command = h._exec_command_class()(executable=failing_helm(tmp_path, HELM4_STDERR[case]))
+    with pytest.raises(e.Error) as info:
+        asyncio.run(command.run(["status", "x"]))
+    assert type(info.value).__name__ == error
+
+
+@pytest.mark.parametrize(
+    ("case", "kind", "says", "hint"),
+    [
+        ("unreachable", Unreachable, "helm cannot reach the cluster", "kube context"),  # exit 1: not bad input
+        ("repo down", ToolError, "the chart repository cannot be reached", "kps_repo_url"),
+        ("registry down", ToolError, "the chart repository cannot be reached", "oci://"),
+        ("no version", ToolError, "chart not found", "kps_chart_version"),
+        ("exists", ToolError, "a resource already exists outside this release", "delete it"),
+        ("invalid", ToolError, "the API server rejected a resource", None),
+        ("nil", ToolError, "the chart failed to render", "obsctl render"),
+    ],
+)
+def test_helm4_failures_become_one_line_obsctl_errors(
+    tmp_path: Path, case: str, kind: type[ObsctlError], says: str, hint: str | None
+) -> None:
+    helm = h.Helm(failing_helm(tmp_path, HELM4_STDERR[case]), tmp_path / "kubeconfig", "fake-a", timeout=30)
+    with pytest.raises(ObsctlError) as info:
+        helm.ensure_release("kps", KPS, "monitoring", VALUES)
+    assert type(info.value) is kind
+    assert says in info.value.message and "\n" not in info.value.message
+    assert hint is None or hint in (info.value.hint or "")
+
+
+def test_status_of_a_missing_release_is_none_with_helm4s_message(tmp_path: Path) -> None:
+    helm = h.Helm(failing_helm(tmp_path, HELM4_STDERR["no release"]), tmp_path / "kubeconfig", "fake-a", timeout=30)
+    assert helm.status("kps", "monitoring") is None
