@@ -253,3 +253,28 @@ def test_render_validates_the_charts_objects_against_its_own_crds(
         KubernetesTarget(env).render()
     assert "spec.maximumStartupDurationSeconds: 30 is less than the minimum of 60" in info.value.message
     assert info.value.exit_code == 2
+
+
+def test_the_examples_own_advertised_render_needs_no_secret(tmp_path: Path) -> None:
+    """`obsctl render --config examples/obsctl.example.yaml --env kind`, the example file's own
+    advertised check, with neither TEAM_WEBHOOK_URL nor SLACK_WEBHOOK_URL exported (issue 7 section 3)."""
+    repo = Path(__file__).resolve().parents[2]
+    text = (repo / "examples" / "obsctl.example.yaml").read_text()
+    cfg = tmp_path / "obsctl.yaml"
+    cfg.write_text(
+        text.replace("project_root: ..", f"project_root: {repo}").replace(
+            "state_dir: .obsctl", f"state_dir: {tmp_path / 'state'}"
+        )
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in ("TEAM_WEBHOOK_URL", "SLACK_WEBHOOK_URL")}
+    for env in ("kind", "prod-eks"):
+        result = subprocess.run(
+            [sys.executable, "-m", "obsctl", "render", "--config", str(cfg), "--env", env],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**clean, "COLUMNS": "300"},
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        if env == "kind":
+            assert "$TEAM_WEBHOOK_URL (not set: `up` refuses until it is)" in result.stdout
