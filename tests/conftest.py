@@ -7,9 +7,11 @@ own and never touches a developer's running platform.
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,27 @@ def local_config(base: int, replicas: int = 2, extra: str = "", local_extra: str
           {local_extra}
     {extra}
     """
+
+
+@pytest.fixture(scope="session")
+def helm_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """The real helm obsctl uses (.tools/bin first), with a HELM_*_HOME of its own; skips when absent.
+    `helm_run(*args)` runs it and returns the completed process (never raises on a failure)."""
+    from obsctl.tools import binaries
+
+    exe = binaries.find("helm")
+    if exe is None:
+        pytest.skip("helm is not installed; run scripts/install-helm.py (../shared/TOOLS.md)")
+    home = tmp_path_factory.mktemp("helm-home")
+    env = {**os.environ, **{var: str(home / var.lower()) for var in HELM_HOMES}}
+
+    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, env=env, timeout=120, check=False)
+
+    return run
+
+
+HELM_HOMES = ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")
 
 
 @pytest.fixture

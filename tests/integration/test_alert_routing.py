@@ -15,12 +15,11 @@ cluster configs use for secrets; for `check-config` only, `url_file` is swapped 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,17 +79,11 @@ def _environments() -> list[config.Environment]:
     return [config.load(str(EXAMPLE), name) for name in names]
 
 
-@pytest.fixture(scope="module")
-def helm_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("helm-home")
-    return {var: str(home / var.lower()) for var in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")}
+Helm = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def _merged_by_helm(values_text: str, tmp: Path, helm_env: dict[str, str]) -> dict[str, Any]:
+def _merged_by_helm(values_text: str, tmp: Path, helm: Helm) -> dict[str, Any]:
     """The Alertmanager config helm produces from the chart's defaults and obsctl's values."""
-    exe = binaries.find("helm")
-    if exe is None:
-        pytest.skip("helm is not installed; run scripts/install-helm.py")
     chart = tmp / "kps-shape"
     (chart / "templates").mkdir(parents=True, exist_ok=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: kps-shape\nversion: 0.1.0\n")
@@ -101,18 +94,12 @@ def _merged_by_helm(values_text: str, tmp: Path, helm_env: dict[str, str]) -> di
     )
     values = tmp / "values.yaml"
     values.write_text(values_text)
-    out = subprocess.run(
-        [exe, "template", "x", str(chart), "-f", str(values)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        env={**os.environ, **helm_env},
-    ).stdout
-    return yaml.safe_load(yaml.safe_load(out)["data"]["alertmanager.yaml"])
+    result = helm("template", "x", chart, "-f", values)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(yaml.safe_load(result.stdout)["data"]["alertmanager.yaml"])
 
 
-def _running_config(env: config.Environment, tmp: Path, helm_env: dict[str, str]) -> dict[str, Any]:
+def _running_config(env: config.Environment, tmp: Path, helm: Helm | None) -> dict[str, Any]:
     """The Alertmanager configuration the environment runs, as obsctl renders it (no secrets needed)."""
     target: Any = get_target(env)
     if env.target == "local":
@@ -120,7 +107,8 @@ def _running_config(env: config.Environment, tmp: Path, helm_env: dict[str, str]
     kps_values = (
         target._kps_values_text() if env.target == "kubernetes" else target.kubernetes_target()._kps_values_text()
     )
-    return _merged_by_helm(kps_values, tmp, helm_env)
+    assert helm is not None
+    return _merged_by_helm(kps_values, tmp, helm)
 
 
 def _for_amtool_025(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -134,9 +122,9 @@ def _for_amtool_025(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(params=[e.name for e in _environments()])
-def running(request: pytest.FixtureRequest, tmp_path: Path, helm_home: dict[str, str]) -> tuple[str, Path]:
+def running(request: pytest.FixtureRequest, tmp_path: Path, helm_run: Helm) -> tuple[str, Path]:
     env = next(e for e in _environments() if e.name == request.param)
-    cfg = _running_config(env, tmp_path, helm_home)
+    cfg = _running_config(env, tmp_path, helm_run)
     path = tmp_path / "alertmanager.yml"
     path.write_text(yaml.safe_dump(_for_amtool_025(cfg)))
     return env.name, path
@@ -162,11 +150,11 @@ def test_every_environment_has_a_valid_config_that_silences_watchdog(running: tu
     assert _route(amtool, path, "alertname=InfoInhibitor", "severity=none") == ["null"], name
 
 
-def test_routes_of_the_kind_example(tmp_path: Path, helm_home: dict[str, str]) -> None:
+def test_routes_of_the_kind_example(tmp_path: Path, helm_run: Helm) -> None:
     amtool = _amtool()
     env = config.load(str(EXAMPLE), "kind")
     path = tmp_path / "am.yml"
-    path.write_text(yaml.safe_dump(_for_amtool_025(_running_config(env, tmp_path, helm_home))))
+    path.write_text(yaml.safe_dump(_for_amtool_025(_running_config(env, tmp_path, helm_run))))
     assert _route(amtool, path, "alertname=FastAPIHighErrorRate", "severity=critical") == ["team-slack", "team-webhook"]
     assert _route(amtool, path, "alertname=FastAPIHighLatency", "severity=warning") == ["team-webhook"]
     cfg = yaml.safe_load(path.read_text())
@@ -178,7 +166,7 @@ def test_local_alerts_reach_the_sink(tmp_path: Path) -> None:
     amtool = _amtool()
     env = config.load(str(REPO / "obsctl.yaml"), "local")
     path = tmp_path / "am.yml"
-    path.write_text(yaml.safe_dump(_running_config(env, tmp_path, {})))
+    path.write_text(yaml.safe_dump(_running_config(env, tmp_path, None)))
     assert _route(amtool, path, "alertname=FastAPIPodDown", "severity=critical") == [r.SINK_RECEIVER]
 
 

@@ -17,7 +17,6 @@ import copy
 import json
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -250,23 +249,8 @@ Helm = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture(scope="session")
-def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
-    local = REPO / ".tools" / "bin" / "helm"
-    exe = str(local) if local.exists() else shutil.which("helm")
-    if exe is None:
-        pytest.skip("helm is not installed; run scripts/install-helm.py (../shared/TOOLS.md)")
-    home = tmp_path_factory.mktemp("helm-home")
-    env = {
-        **os.environ,
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_DATA_HOME": str(home / "data"),
-    }
-
-    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, env=env, timeout=120, check=False)
-
-    return run
+def helm(helm_run: Helm) -> Helm:
+    return helm_run
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,8 @@ cloudcoil models instead.
 from __future__ import annotations
 
 import copy
-import os
-import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +30,8 @@ CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> str:
-    local = REPO / ".tools" / "bin" / "helm"
-    exe = str(local) if local.exists() else shutil.which("helm")
-    if exe is None:
-        pytest.skip("helm is not installed; run scripts/install-helm.py (../shared/TOOLS.md)")
-    home = tmp_path_factory.mktemp("helm-home")
-    env = {**os.environ, **{var: str(home / var) for var in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")}}
-    args = [exe, "template", "obsapp", str(CHART), "--namespace", "obsapp", "--values", str(FIXTURE_VALUES)]
-    result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120, check=False)
+def rendered(helm_run: Callable[..., subprocess.CompletedProcess[str]]) -> str:
+    result = helm_run("template", "obsapp", CHART, "--namespace", "obsapp", "--values", FIXTURE_VALUES)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

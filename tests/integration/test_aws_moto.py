@@ -614,18 +614,16 @@ def test_volume_check_wants_encrypted_gp3_volumes_with_the_cluster_tag(fake_aws:
 # --- the real CLI with no credentials at all --------------------------------------------------
 
 
-def test_up_without_credentials_fails_fast_through_the_cli(tmp_path: Path) -> None:
-    write_eks_config(tmp_path)
-    home = tmp_path / "home"
-    home.mkdir()
+def _up_without_aws(tmp_path: Path, home: Path, columns: int) -> subprocess.CompletedProcess[str]:
+    """`obsctl up --env dev` through the real CLI with no AWS or obsctl variables, HOME at `home`,
+    and a `terraform` on PATH that only leaves tmp_path/terraform-ran behind if it is ever run."""
     recorder = tmp_path / "bin"
     recorder.mkdir()
     (recorder / "terraform").write_text(f"#!/bin/sh\ntouch {tmp_path}/terraform-ran\n")
     (recorder / "terraform").chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OBSCTL_"))}
-    env.update(HOME=str(home), COLUMNS="200", PATH=f"{recorder}:{env.get('PATH', '')}")
-    started = time.monotonic()
-    res = subprocess.run(
+    env.update(HOME=str(home), COLUMNS=str(columns), PATH=f"{recorder}:{env.get('PATH', '')}")
+    return subprocess.run(
         [sys.executable, "-m", "obsctl", "up", "--env", "dev"],
         cwd=tmp_path,
         env=env,
@@ -633,6 +631,14 @@ def test_up_without_credentials_fails_fast_through_the_cli(tmp_path: Path) -> No
         text=True,
         timeout=30,
     )
+
+
+def test_up_without_credentials_fails_fast_through_the_cli(tmp_path: Path) -> None:
+    write_eks_config(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    started = time.monotonic()
+    res = _up_without_aws(tmp_path, home, columns=200)
     elapsed = time.monotonic() - started
     print(f"obsctl up without AWS credentials failed in {elapsed:.2f}s")
     assert res.returncode == 2, res.stdout + res.stderr
@@ -646,20 +652,7 @@ def test_up_without_credentials_fails_fast_through_the_cli(tmp_path: Path) -> No
 
 def test_a_private_only_endpoint_is_refused_through_the_cli_before_anything_runs(tmp_path: Path) -> None:
     write_eks_config(tmp_path, cluster_endpoint_public_access=False)
-    recorder = tmp_path / "bin"
-    recorder.mkdir()
-    (recorder / "terraform").write_text(f"#!/bin/sh\ntouch {tmp_path}/terraform-ran\n")
-    (recorder / "terraform").chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OBSCTL_"))}
-    env.update(HOME=str(tmp_path), COLUMNS="400", PATH=f"{recorder}:{env.get('PATH', '')}")
-    res = subprocess.run(
-        [sys.executable, "-m", "obsctl", "up", "--env", "dev"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    res = _up_without_aws(tmp_path, tmp_path, columns=400)
     assert res.returncode == 2, res.stdout + res.stderr
     lines = res.stderr.strip().splitlines()
     assert lines[0].startswith(
