@@ -51,6 +51,7 @@ bench: install
 	$(PY) bench/up.py
 	$(PY) bench/app_throughput.py
 	$(PY) bench/validate_kps.py
+	$(PY) bench/render.py
 
 clean:
 	-$(VENV)/bin/obsctl down --purge
