@@ -271,6 +271,24 @@ def test_pull_from_a_repository(exe: str, repo_url: str) -> None:
     assert helm._run("helm pull demo", pull()) == ("demo", "1.2.3", True)
 
 
+def test_obsctls_pull_caches_the_pinned_chart_and_says_what_went_wrong(exe: str, repo_url: str, tmp_path: Path) -> None:
+    """`Helm.pull`, what `up` uses to fetch kube-prometheus-stack once into .obsctl/<env>/charts/."""
+    helm = h.Helm(exe, timeout=60)
+    cache = tmp_path / "charts" / "demo-1.2.3"
+    got = helm.pull(h.ChartRef("demo", repo_url, "1.2.3"), cache)
+    assert got == cache / "demo" and h.chart_version(got) == "1.2.3"
+    assert (got / "templates" / "cm.yaml").is_file()
+    assert sorted(p.name for p in (tmp_path / "charts").iterdir()) == ["demo-1.2.3"]  # no temporary left
+    with pytest.raises(ToolError) as info:  # a version the repository does not have
+        helm.pull(h.ChartRef("demo", repo_url, "9.9.9"), tmp_path / "charts" / "demo-9.9.9")
+    assert "the repository has no such chart or version" in info.value.message
+    assert not (tmp_path / "charts" / "demo-9.9.9").exists()
+    with pytest.raises(Unreachable) as gone:  # offline: the hint is the local chart
+        helm.pull(h.ChartRef("demo", "http://127.0.0.1:1", "1.2.3"), tmp_path / "charts" / "x")
+    assert "the chart repository cannot be reached" in gone.value.message
+    assert "kubernetes.kps_chart" in (gone.value.hint or "")
+
+
 def test_template_from_a_repository_renders_zero_as_false(exe: str, repo_url: str) -> None:
     """kube-prometheus-stack's path: a chart named in a repository, --repo and --version."""
     out = h.Helm(exe, timeout=60).template("r", h.ChartRef("demo", repo_url, "1.2.3"), "default", {"x": 0})
