@@ -13,7 +13,7 @@ down: preflight -> app chart -> obsctl's LoadBalancer Services and PVCs -> kube-
       -> their volumes released -> obsctl's Secrets -> obsctl's namespaces, waited until gone.
 
 Ownership (DESIGN.md): obsctl deletes only what it created. Namespaces and Secrets carry its
-mark (tools/kube.py `owner_marks`), releases carry it in their values (`obsctl.environment`),
+mark (tools/kube/ownership.py `owner_marks`), releases carry it in their values (`obsctl.environment`),
 and PVCs / LoadBalancer Services are obsctl's only when they belong to one of its releases. A
 namespace that existed before is adopted as it is and never deleted; a release or Secret of
 the same name that is not obsctl's makes `up` refuse before anything changes.
