@@ -122,22 +122,27 @@ class Client:
             except ApiException:  # pragma: no cover - _guarded translates these
                 rv = None
 
-    def _get_json(self, doing: str, path: str, **params: Any) -> Any:
-        """GET an API path and decode its JSON body (discovery, and lists of any resource)."""
-        import json
-
+    def _get_text(self, doing: str, path: str, accept: str = "application/json", **params: Any) -> str:
+        """GET any API path (discovery, a list of any resource, the service proxy) as text."""
         with _guarded(doing, self.server):
             resp = self.api_client.call_api(
                 path,
                 "GET",
                 query_params=list(params.items()),
-                header_params={"Accept": "application/json"},
+                header_params={"Accept": accept},
                 auth_settings=["BearerToken"],
                 _preload_content=False,
                 _request_timeout=self.request_timeout,
             )
             data = resp[0].data if isinstance(resp, tuple) else resp.data
-            return json.loads(data)
+            return str(data.decode("utf-8", errors="replace"))
+
+    def _get_json(self, doing: str, path: str, **params: Any) -> Any:
+        """GET an API path and decode its JSON body."""
+        import json
+
+        with _guarded(doing, self.server):
+            return json.loads(self._get_text(doing, path, **params))
 
     def _merge_patch(self, doing: str, path: str, body: dict[str, Any]) -> None:
         """PATCH an API path with a JSON merge patch (every resource, custom ones included,

@@ -22,18 +22,7 @@ class Reach(Client):
         /api/v1/namespaces/{ns}/services/{name}:{port}/proxy/{path}."""
         url = f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/{path.lstrip('/')}"
         doing = f"GET {path} on service {namespace}/{service}:{port}"
-        with _guarded(doing, self.server):
-            resp = self.api_client.call_api(
-                url,
-                "GET",
-                query_params=list(params.items()),
-                header_params={"Accept": "*/*"},
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=self.request_timeout,
-            )
-            data = resp[0].data if isinstance(resp, tuple) else resp.data
-            return data.decode("utf-8", errors="replace")
+        return self._get_text(doing, url, accept="*/*", **params)
 
     def proxy_get_json(self, namespace: str, service: str, port: int | str, path: str, **params: Any) -> Any:
         import json
