@@ -126,6 +126,7 @@ class KubernetesTarget:
         self.image_repository: str | None = None
         self._kube: k.Kube | None = None
         self._helm: h.Helm | None = None
+        self._crds: dict[Path, list[dict[str, Any]]] = {}  # chart folder -> its CRDs, parsed once
 
     # -- names -------------------------------------------------------------------------------
 
@@ -264,10 +265,13 @@ class KubernetesTarget:
         return f"fetched {ref.describe()} into {self._rel(self.chart_cache)} (later runs need no repository)"
 
     def crd_documents(self, chart_dir: Path) -> list[dict[str, Any]]:
-        """The CRDs the chart ships (kube-prometheus-stack keeps them in its `crds` subchart)."""
+        """The CRDs the chart ships (kube-prometheus-stack keeps them in its `crds` subchart),
+        parsed once per run: `up` applies them, then waits for them."""
         from obsctl.tools import manifests
 
-        docs = []
+        if chart_dir in self._crds:
+            return self._crds[chart_dir]
+        docs: list[dict[str, Any]] = []
         for folder in (chart_dir / "charts" / "crds" / "crds", chart_dir / "crds"):
             for path in sorted(folder.glob("*.y*ml")):
                 # the real CRDs hold plain `=` scalars (matcher enums), which PyYAML's SafeLoader
@@ -277,6 +281,7 @@ class KubernetesTarget:
                     for d in manifests.parse_stream(path.read_text(encoding="utf-8"), str(path))
                     if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
                 )
+        self._crds[chart_dir] = docs
         return docs
 
     # -- clients -------------------------------------------------------------------------------
@@ -308,7 +313,8 @@ class KubernetesTarget:
         spec = self.spec
         cluster = spec.aws.cluster_name if isinstance(spec, EksEnv) else self.env.name
         refs = r.receiver_secrets(spec.alerting)
-        chart = self.kps_chart_dir() if self.kps_chart().is_path or self.chart_cache.exists() else None
+        chart = self.kps_chart_dir()
+        storage_class = self.storage_class()
         ctx: dict[str, Any] = {
             "target": self.env.target,
             "chart_version": self.k.kps_chart_version,
@@ -322,7 +328,7 @@ class KubernetesTarget:
             "evaluation_interval": spec.scrape.evaluation_interval,
             "resources": KPS_RESOURCES,
             "storage_size": self.k.prometheus_storage,
-            "storage_class": self.storage_class()["metadata"]["name"] if self.storage_class() else "",
+            "storage_class": storage_class["metadata"]["name"] if storage_class else "",
             "cluster_name": cluster,
             "maximum_startup_seconds": PROMETHEUS_MAX_STARTUP_SECONDS,
             "control_plane": {CONTROL_PLANE_VALUES[c]: on for c, on in self.control_plane_scraped().items()},
@@ -411,15 +417,16 @@ class KubernetesTarget:
             f"# helm template {self.k.kps_release} {self._rel(chart)} -n {self.mon_ns} --include-crds; do not edit.\n"
         )
         put("manifests/kube-prometheus-stack.yaml", header + kps_manifests)
-        out.notes.append(self.validate_manifests(chart, kps_manifests + "\n---\n" + manifests))
+        out.notes.append(self.validate_manifests(kps_manifests + "\n---\n" + manifests))
         return out
 
-    def validate_manifests(self, chart: Path, manifests: str) -> str:
-        """Validate rendered manifests against the chart's CRD schemas and Kubernetes' own;
-        one ConfigError listing what the API server would reject."""
+    def validate_manifests(self, manifests: str) -> str:
+        """Validate rendered manifests against the CRD schemas they carry (`helm template
+        --include-crds`: the chart's own) and Kubernetes' own; one ConfigError listing what the
+        API server would reject."""
         from obsctl.tools import manifests as m
 
-        problems = m.validate_stream(manifests, m.crd_schemas(self.crd_documents(chart)))
+        problems = m.validate_stream(manifests)
         if problems:
             shown = "; ".join(str(p) for p in problems[:5])
             more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
@@ -568,9 +575,10 @@ class KubernetesTarget:
         """Bring the chart's CRDs to its version before the release is installed or upgraded:
         Helm installs crds/ once and never upgrades them. Server-side apply, field manager obsctl;
         a CRD newer than the chart's (another installation upgraded it) is never downgraded."""
-        docs = self.crd_documents(self._require_chart())
+        chart = self._require_chart()
+        docs = self.crd_documents(chart)
         if not docs:
-            raise ToolError(f"the {KPS_CHART_NAME} chart at {self._require_chart()} ships no CRDs")
+            raise ToolError(f"the {KPS_CHART_NAME} chart at {chart} ships no CRDs")
         existing = self.kube.crd_annotations()
         applied, kept, same = [], [], 0
         for doc in docs:
@@ -596,12 +604,16 @@ class KubernetesTarget:
         return self.kube.wait_crds_established(self.crd_names(), self.wait_timeout)
 
     def _install_kps(self) -> str:
-        kps_values, _ = self.values()
+        import yaml
+
+        kps_values = yaml.safe_load(self._kps_values_text()) or {}
         chart = h.ChartRef(str(self._require_chart()))
         return self.helm.ensure_release(self.k.kps_release, chart, self.mon_ns, kps_values, skip_crds=True)
 
     def _install_app(self) -> str:
-        _, app_values = self.values()
+        import yaml
+
+        app_values = yaml.safe_load(self._app_values_text()) or {}
         return self.helm.ensure_release(self.k.app_release, h.ChartRef(str(self.chart_dir())), self.app_ns, app_values)
 
     def _wait_rollouts(self) -> str:
