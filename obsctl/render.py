@@ -226,6 +226,12 @@ class SecretRef:
             )
         return value
 
+    def note(self, goes_to: str) -> str:
+        """For a review render: where the secret comes from at `up`, whether it is set now, and
+        where it goes (never its value)."""
+        state = "set" if os.environ.get(self.env_var) else "not set: `up` refuses until it is"
+        return f"{self.where}: ${self.env_var} ({state}) -> {goes_to}"
+
     def placeholder(self) -> str:
         """What a review render shows instead of the value (.invalid never resolves, RFC 2606)."""
         return f"https://obsctl-secret.invalid/from-env/{self.env_var}"

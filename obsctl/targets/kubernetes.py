@@ -438,15 +438,11 @@ class KubernetesTarget:
         return "every rendered object passes the chart's CRD schemas and the Kubernetes schemas"
 
     def _secret_notes(self) -> list[str]:
-        secret = f"{self.mon_ns}/{self.k.alertmanager_secret}"
-        notes = []
-        for ref in r.receiver_secrets(self.spec.alerting):
-            state = "set" if os.environ.get(ref.env_var) else "not set: `up` refuses until it is"
-            notes.append(
-                f"{ref.where}: ${ref.env_var} ({state}) -> Secret {secret} key {ref.key}, read by Alertmanager"
-                f" from {r.CLUSTER_SECRETS_DIR}/{self.k.alertmanager_secret}/{ref.key}"
-            )
-        return notes
+        secret, folder = self.k.alertmanager_secret, f"{r.CLUSTER_SECRETS_DIR}/{self.k.alertmanager_secret}"
+        return [
+            ref.note(f"Secret {self.mon_ns}/{secret} key {ref.key}, read by Alertmanager from {folder}/{ref.key}")
+            for ref in r.receiver_secrets(self.spec.alerting)
+        ]
 
     def _rel(self, path: Path) -> str:
         try:

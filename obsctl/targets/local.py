@@ -11,7 +11,6 @@ run/ (socket, pidfile, multiprocess dirs), logs/, sink/ (recorded notifications)
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import sys
@@ -46,15 +45,6 @@ class Program:
     def env_line(self) -> str:
         """supervisord's `environment =` value: quoted, and % escaped (it interpolates)."""
         return ",".join(f'{k}="{v.replace("%", "%%")}"' for k, v in self.environment.items())
-
-
-def _secret_notes(refs: list[r.SecretRef], shown: str) -> list[str]:
-    """One note per receiver secret: where it comes from at `up`, and whether it is set now."""
-    return [
-        f"{ref.where}: ${ref.env_var} ({'set' if os.environ.get(ref.env_var) else 'not set: `up` refuses until it is'})"
-        f" -> {shown}"
-        for ref in refs
-    ]
 
 
 class LocalTarget:
@@ -228,7 +218,7 @@ class LocalTarget:
         am_text = r.alertmanager_yaml(am)
         put("alertmanager.yml", am_text, secret=r.has_secrets(spec.alerting))
         if not resolve_binaries:
-            out.notes.extend(_secret_notes(r.receiver_secrets(spec.alerting), "placeholder in alertmanager.yml"))
+            out.notes.extend(ref.note("placeholder in alertmanager.yml") for ref in r.receiver_secrets(spec.alerting))
         dashboards = r.load_dashboards(root)
         grafana_inputs = []
         for name, tmpl in (
