@@ -206,13 +206,17 @@ class KubernetesTarget:
         return "IfNotPresent" if image.digest or self.distribution in LAPTOP_DISTRIBUTIONS else "Always"
 
     def storage_class(self) -> dict[str, Any] | None:
-        """The StorageClass obsctl creates for Prometheus' volume (eks only; elsewhere the
-        cluster's default class is used)."""
+        """The StorageClass obsctl creates for Prometheus' volume, with obsctl's mark (eks only;
+        elsewhere the cluster's default class is used)."""
         if not isinstance(self.spec, EksEnv) or not self.k.prometheus_storage:
             return None
         import copy
 
-        return copy.deepcopy(EKS_STORAGE_CLASS)
+        body = copy.deepcopy(EKS_STORAGE_CLASS)
+        labels, annotations = k.owner_marks(self.owner)
+        body["metadata"]["labels"] = labels
+        body["metadata"]["annotations"].update(annotations)
+        return body
 
     def release_marker(self, chart_dir: Path) -> dict[str, str]:
         """What obsctl writes into each release's values: who installed it (read back before any
@@ -394,9 +398,6 @@ class KubernetesTarget:
         put("manifests/app.yaml", header + manifests)
         storage_class = self.storage_class()
         if storage_class is not None:
-            labels, annotations = k.owner_marks(self.owner)
-            storage_class["metadata"]["labels"] = labels
-            storage_class["metadata"]["annotations"].update(annotations)
             manifests += "\n---\n" + yaml.safe_dump(storage_class, sort_keys=False)
             put(
                 "manifests/storage-class.yaml",
@@ -584,7 +585,8 @@ class KubernetesTarget:
             if name in existing and have == want:
                 same += 1
                 continue
-            if have and want and _version_tuple(have) > _version_tuple(want):
+            have_v, want_v = binaries.parse_version(have or ""), binaries.parse_version(want or "")
+            if have_v and want_v and have_v > want_v:
                 kept.append(f"{name} ({have})")
                 continue
             self.kube.apply_crd(doc)
@@ -812,14 +814,6 @@ class KubernetesTarget:
 
 
 OPERATOR_VERSION_ANNOTATION = "operator.prometheus.io/version"
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    """(0, 93, 1) from "0.93.1" or "v0.93.1"; unparsable parts count as 0."""
-    out = []
-    for part in version.lstrip("v").split("-")[0].split("."):
-        out.append(int(part) if part.isdigit() else 0)
-    return tuple(out)
 
 
 def _release_key(release: str, k: KubernetesSettings) -> str:
