@@ -338,9 +338,6 @@ class EksTarget:
                 f" obsctl writes its own kubeconfig ({self.kubeconfig}) for the new cluster",
                 "remove those two keys from the eks environment",
             )
-        # Terraform runs in the working directory, which `terraform render` fills later: on a
-        # fresh project it does not exist yet, and a missing cwd reads as a missing binary.
-        self.workdir.mkdir(parents=True, exist_ok=True)
         found = self.terraform.version()
         if self.aws_settings.backend is not None and found < MIN_TERRAFORM_S3_LOCKFILE:
             raise PreflightError(

@@ -270,6 +270,9 @@ class TerraformRunner:
         self.process: subprocess.Popen[str] | None = None  # the running apply/destroy (tests signal it)
 
     def _tf(self) -> Terraform:
+        # terraform runs in the working directory; a missing one would read as a missing binary
+        # (FileNotFoundError from the exec) on a fresh project, before anything rendered into it
+        self.workdir.mkdir(parents=True, exist_ok=True)
         return _Terraform(working_dir=str(self.workdir), terraform_bin_path=self.binary)
 
     @contextmanager
@@ -405,6 +408,7 @@ class TerraformRunner:
 
     def _stream(self, verb: str, argv: list[str], on_progress: ProgressCallback | None, interval: float) -> Progress:
         tracker = ProgressTracker(verb)
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_path(verb)
         env = {**os.environ, **self.env}
