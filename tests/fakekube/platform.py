@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -366,6 +367,27 @@ class Controllers:
                 self.fake.remove("pods", name, ns)
 
 
+def _http_server(answer: Callable[[str, Any], tuple[int, str, bytes]]) -> ThreadingHTTPServer:
+    """An HTTP server on 127.0.0.1 (a Pod behind the port-forward) whose GETs `answer(path,
+    headers)` answers with (status, content type, body)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            code, ctype, body = answer(self.path, self.headers)
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 class Servers(list[ThreadingHTTPServer]):
     """The platform's HTTP servers (Grafana, the app's pods), stopped together."""
 
@@ -437,48 +459,25 @@ def serve_platform(fake: FakeKube, t: KubernetesTarget) -> Servers:
 
     uids = [json.loads(text)["uid"] for text in r.load_dashboards(t.env.root).values()]
 
-    class Grafana(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            secret = fake.get("secrets", t.k.grafana_admin_secret, t.mon_ns) or {"data": {}}
-            password = base64.b64decode(secret["data"].get("admin-password", "")).decode()
-            want = "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
-            if self.headers.get("Authorization") != want:
-                body, code = b'{"message": "invalid username or password"}', 401
-            elif self.path.startswith("/api/health"):
-                body, code = b'{"database": "ok"}', 200
-            elif self.path.startswith("/api/datasources"):
-                body, code = b'[{"type": "prometheus", "name": "Prometheus"}]', 200
-            elif self.path.startswith("/api/search"):
-                body, code = json.dumps([{"uid": u} for u in uids]).encode(), 200
-            else:
-                body, code = b"{}", 404
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def grafana_api(path: str, headers: Any) -> tuple[int, str, bytes]:
+        secret = fake.get("secrets", t.k.grafana_admin_secret, t.mon_ns) or {"data": {}}
+        password = base64.b64decode(secret["data"].get("admin-password", "")).decode()
+        want = "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
+        if headers.get("Authorization") != want:
+            return 401, "application/json", b'{"message": "invalid username or password"}'
+        if path.startswith("/api/health"):
+            return 200, "application/json", b'{"database": "ok"}'
+        if path.startswith("/api/datasources"):
+            return 200, "application/json", b'[{"type": "prometheus", "name": "Prometheus"}]'
+        if path.startswith("/api/search"):
+            return 200, "application/json", json.dumps([{"uid": u} for u in uids]).encode()
+        return 404, "application/json", b"{}"
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    grafana = ThreadingHTTPServer(("127.0.0.1", 0), Grafana)
-    threading.Thread(target=grafana.serve_forever, daemon=True).start()
+    grafana = _http_server(grafana_api)
     fake.backends[(t.mon_ns, "grafana-0")] = grafana.server_address  # type: ignore[assignment]
-
-    class AppPod(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            body = METRICS if self.path.startswith("/metrics") else b"ok"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    app_pod = ThreadingHTTPServer(("127.0.0.1", 0), AppPod)
-    threading.Thread(target=app_pod.serve_forever, daemon=True).start()
+    app_pod = _http_server(
+        lambda path, headers: (200, "text/plain; version=0.0.4", METRICS if path.startswith("/metrics") else b"ok")
+    )
     for i in range(20):  # the Controllers name the app's pods app-0, app-1, ...
         fake.backends[(t.app_ns, f"app-{i}")] = app_pod.server_address  # type: ignore[assignment]
     return Servers([grafana, app_pod])
