@@ -49,7 +49,7 @@ class Owned(Client):
                     namespace,
                     plural,
                 )
-            except ToolError:  # the CRD is not installed (or not served at this version)
+            except NotFound:  # the CRD is not installed (or not served at this version)
                 continue
             for obj in listing.get("items", []):
                 if helm_release_of(obj.get("metadata", {}), namespace) in releases:

@@ -277,3 +277,22 @@ def test_obsctls_storage_class_is_a_valid_kubernetes_object() -> None:
     assert manifests.validate_stream(yaml.safe_dump(EKS_STORAGE_CLASS)) == []
     broken = {**EKS_STORAGE_CLASS, "reclaimPolicy": None, "volumeBindingMod": "Immediate"}
     assert manifests.validate_stream(yaml.safe_dump(broken)) != []
+
+
+def test_an_api_failure_while_tracing_ownership_is_not_taken_for_a_missing_crd(
+    fake: FakeKube, kube: k.Kube, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a 404 means "no such CRD here"; a dropped connection must not make down skip the
+    operator's claims (and leave their cloud disks behind)."""
+    import urllib3
+
+    from obsctl.errors import Unreachable
+
+    _release(fake)
+
+    def gone(*args: object, **kwargs: object) -> None:
+        raise urllib3.exceptions.ProtocolError("connection broken")
+
+    monkeypatch.setattr(kube.custom, "list_namespaced_custom_object", gone)
+    with pytest.raises(Unreachable):
+        kube.release_resources("monitoring", {"kps"})
