@@ -209,6 +209,58 @@ def port_forward(
     target.port_forward(component.value, port, show_password, _out().print)
 
 
+@app.command()
+def logs(
+    component: Annotated[
+        str,
+        typer.Argument(
+            help="app, prometheus, alertmanager, grafana, operator, sink, supervisord, ... (an unknown one lists them)."
+        ),
+    ],
+    env: EnvOpt = None,
+    config: ConfigOpt = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only lines of the last DURATION (30s, 10m, 2h).")
+    ] = None,
+    tail: Annotated[int | None, typer.Option("--tail", help="Only the last N lines (of each replica / Pod).")] = None,
+) -> None:
+    """Print a component's logs: every replica or Pod, each line prefixed with where it came from.
+    Locally the supervisord log files (rotation followed); on clusters the Pods' logs."""
+    from rich.text import Text
+
+    from obsctl.config import duration_seconds
+    from obsctl.errors import InputError
+    from obsctl.targets import get_target
+    from obsctl.targets.base import LogOutput
+
+    seconds = None
+    if since is not None:
+        try:
+            seconds = duration_seconds(since)
+        except ValueError as exc:
+            raise InputError(f"--since: {exc}", "e.g. --since 30s, --since 10m, --since 2h") from None
+        if seconds <= 0:
+            raise InputError(f"--since: '{since}' must be longer than zero", "e.g. --since 10m")
+    if tail is not None and tail < 0:
+        raise InputError(f"--tail: {tail} is negative", "give a number of lines, e.g. --tail 100")
+    e = _load(config, env)
+    target: Any = get_target(e)
+
+    def emit(source: str, line: str) -> None:
+        _out().print(Text.assemble((f"[{source}] ", "cyan"), line), soft_wrap=True)
+
+    def error(message: str) -> None:
+        from obsctl.console import err_console
+
+        err_console().print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
+
+    try:
+        target.logs(component, follow, tail, seconds, LogOutput(emit, error))
+    except BrokenPipeError:  # `obsctl logs app | head`: the reader is gone, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 @app.command("rebuild-test")
 def rebuild_test(
     env: EnvOpt = None,

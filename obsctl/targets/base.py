@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,17 @@ class StatusRow:
     component: str
     state: str
     detail: str = ""
+
+
+@dataclass
+class LogOutput:
+    """Where `obsctl logs` sends what it reads: `emit(source, line)` for each line (source: the
+    program, replica or Pod it came from), `error(message)` for a source that could not be read
+    while the others go on, and `stop`, set to end a follow (Ctrl-C)."""
+
+    emit: Callable[[str, str], None]
+    error: Callable[[str], None]
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass

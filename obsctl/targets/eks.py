@@ -733,3 +733,12 @@ class EksTarget:
         if not self.kubeconfig.is_file():
             self.write_kubeconfig()
         return self.kubernetes_target().port_forward(*args, **kwargs)
+
+    def log_components(self) -> list[str]:
+        return self.kubernetes_target().log_components()
+
+    def logs(self, *args: Any, **kwargs: Any) -> Any:
+        """Pod logs of the cluster's components (the Kubernetes layer's `logs`)."""
+        if not self.kubeconfig.is_file():
+            self.write_kubeconfig()
+        return self.kubernetes_target().logs(*args, **kwargs)

@@ -25,6 +25,7 @@ What is applied is exactly what `obsctl render` writes under .obsctl/<env>/rende
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -43,8 +44,8 @@ from obsctl.config import (
     KubernetesSettings,
     duration_seconds,
 )
-from obsctl.errors import ConfigError, PreflightError, ToolError, Unreachable
-from obsctl.targets.base import Rendered, Stage, StatusRow
+from obsctl.errors import ConfigError, InputError, PreflightError, ToolError, Unreachable
+from obsctl.targets.base import LogOutput, Rendered, Stage, StatusRow
 from obsctl.tools import binaries
 from obsctl.tools import helm as h
 from obsctl.tools import kube as k
@@ -791,6 +792,39 @@ class KubernetesTarget:
             (wait or k.PortForward.wait)(fwd)
         finally:
             fwd.close()
+
+    # -- logs ----------------------------------------------------------------------------------------
+
+    def log_components(self) -> list[str]:
+        """What `obsctl logs` reads on a cluster: the app's Pods and each monitoring workload's."""
+        return ["app", *self.monitoring_workloads()]
+
+    def logs(self, component: str, follow: bool, tail: int | None, since: float | None, out: LogOutput) -> None:
+        """Every Pod of the component (its workload's selector), each line tagged with the Pod."""
+        known = self.log_components()
+        if component not in known:
+            raise InputError(f"unknown component '{component}' for a cluster", f"use one of: {', '.join(known)}")
+        self.guard()
+        if component == "app":
+            namespace, selector = self.app_ns, self.app_selector
+        else:
+            namespace, workload = self.mon_ns, self.monitoring_workloads()[component]
+            try:
+                selector = self.kube.workload_selector(namespace, workload)
+            except k.NotFound:
+                raise ToolError(
+                    f"{component} is not running: no workload {namespace}/{workload}",
+                    f"run `obsctl up --env {self.env.name}`",
+                ) from None
+        seconds = None if since is None else max(1, math.ceil(since))
+        if follow:
+            self.kube.follow_logs(namespace, selector, out.emit, out.stop, tail, seconds, on_error=out.error)
+            return
+        lines = self.kube.read_logs(namespace, selector, tail, seconds, on_error=out.error)
+        if not lines and not self.kube.pods(namespace, selector):
+            raise ToolError(f"no Pod of {component} in {namespace} ({selector})", "see `obsctl status`")
+        for pod, line in lines:
+            out.emit(pod, line)
 
     # -- for verify ----------------------------------------------------------------------------------
 

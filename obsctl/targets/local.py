@@ -21,8 +21,8 @@ from typing import Any
 
 from obsctl import render as r
 from obsctl.config import Environment, LocalEnv, duration_seconds
-from obsctl.errors import PreflightError, ToolError, WaitTimeout
-from obsctl.targets.base import Rendered, Stage, StatusRow
+from obsctl.errors import InputError, PreflightError, ToolError, WaitTimeout
+from obsctl.targets.base import LogOutput, Rendered, Stage, StatusRow
 from obsctl.tools import binaries, procs
 from obsctl.tools.alertmanager import Alertmanager, Sink
 from obsctl.tools.http import HttpApi
@@ -467,6 +467,48 @@ class LocalTarget:
                 if show_password
                 else f"password: in {secret} (--show-password prints it)"
             )
+
+    # -- logs ------------------------------------------------------------------------------------
+
+    def log_components(self) -> list[str]:
+        """What `obsctl logs` reads here: each program's supervisord log, and supervisord's own."""
+        names = ["app", "prometheus", "alertmanager", "grafana", "sink"]
+        if self.spec.local.traffic.enabled:
+            names.append("traffic")
+        return [*names, "supervisord"]
+
+    def logs(self, component: str, follow: bool, tail: int | None, since: float | None, out: LogOutput) -> None:
+        """Print a component's log lines (all replicas of the app, each line tagged with its
+        program), then with `follow` every new line until `out.stop` is set."""
+        from obsctl.tools import logfiles
+
+        sources = self._log_sources(component)
+        cutoff = logfiles.since_cutoff(since)
+        if follow:
+            logfiles.follow(sources, out.emit, out.stop, tail, cutoff)
+            return
+        for name, line in logfiles.read(sources, tail, cutoff):
+            out.emit(name, line)
+
+    def _log_sources(self, component: str) -> list[Any]:
+        from obsctl.tools.logfiles import LogSource
+
+        known = self.log_components()
+        if component not in known:
+            raise InputError(f"unknown component '{component}' for the local target", f"use one of: {', '.join(known)}")
+        if component == "grafana" and not self.grafana_binary():
+            raise PreflightError(
+                "Grafana is not installed, so the local target does not run it and it has no log",
+                f"install it ({binaries.hint(next(b for b in binaries.BINARIES if b.name == 'grafana'))})",
+            )
+        names = [p.split(":")[-1] for p in self.app_programs()] if component == "app" else [component]
+        sources = [LogSource(n, self.log_dir / f"{n}.log") for n in names]
+        if not any(src.path.exists() or src.rotated() for src in sources):
+            raise PreflightError(
+                f"no log for {component} in {self.log_dir}: the {self.env.name} platform has not run",
+                f"run `obsctl up --env {self.env.name}`",
+            )
+        return sources
 
     def stop_app(self) -> None:
         for name in self.app_programs():
