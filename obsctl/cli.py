@@ -320,7 +320,7 @@ def status(env: EnvOpt = None, config: ConfigOpt = None) -> None:
     for col in ("component", "state", "detail"):
         table.add_column(col)
     for row in get_target(e).status():
-        style = "green" if row.state in ("RUNNING", "up", "deployed", "Ready") else "yellow"
+        style = {"ok": "green", "failed": "red"}.get(row.health, "yellow")
         table.add_row(row.component, f"[{style}]{row.state}[/]", _esc(row.detail))
     _out().print(table)
     _print_endpoints(e)

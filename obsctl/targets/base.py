@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -25,11 +26,24 @@ class Stage:
     changes: bool = True
 
 
+class Health(StrEnum):
+    """What a status row means, in one vocabulary for every target. The state beside it stays
+    the system's own word (supervisord's RUNNING, a namespace's Active, Helm's deployed, EKS's
+    ACTIVE), so only the target that knows that word can say whether it is healthy."""
+
+    ok = "ok"  # running, ready, applied: as it should be
+    waiting = "waiting"  # on its way (starting, rolling out, terminating)
+    off = "off"  # not there or not running, by design or not yet (stopped, absent, skipped)
+    failed = "failed"  # broken (FATAL, a failed release, the wrong kube context)
+    unknown = "unknown"  # could not be asked
+
+
 @dataclass(frozen=True)
 class StatusRow:
     component: str
     state: str
     detail: str = ""
+    health: Health = Health.unknown
 
 
 @dataclass

@@ -45,7 +45,7 @@ from obsctl.config import (
     duration_seconds,
 )
 from obsctl.errors import ConfigError, InputError, PreflightError, ToolError, Unreachable
-from obsctl.targets.base import LogOutput, Rendered, Stage, StatusRow
+from obsctl.targets.base import Health, LogOutput, Rendered, Stage, StatusRow
 from obsctl.tools import binaries
 from obsctl.tools import helm as h
 from obsctl.tools import kube as k
@@ -722,27 +722,36 @@ class KubernetesTarget:
 
     def status(self) -> list[StatusRow]:
         try:
-            rows = [StatusRow("kube context", "ok", self.guard())]
+            rows = [StatusRow("kube context", "ok", self.guard(), Health.ok)]
         except PreflightError as exc:
-            return [StatusRow("kube context", "wrong", exc.message)]
+            return [StatusRow("kube context", "wrong", exc.message, Health.failed)]
         for ns in (self.mon_ns, self.app_ns):
             phase = self.kube.namespace_phase(ns)
-            rows.append(StatusRow(f"namespace {ns}", phase or "absent"))
+            health = {"Active": Health.ok, "Terminating": Health.waiting, None: Health.off}.get(phase, Health.unknown)
+            rows.append(StatusRow(f"namespace {ns}", phase or "absent", "", health))
             if phase is None:
                 continue
             for name, (kind, state) in sorted(self.kube.workloads(ns).items()):
-                rows.append(StatusRow(f"{kind.lower()} {name}", "ready" if state is None else "not ready", state or ""))
+                rows.append(
+                    StatusRow(
+                        f"{kind.lower()} {name}",
+                        "ready" if state is None else "not ready",
+                        state or "",
+                        Health.ok if state is None else Health.waiting,
+                    )
+                )
         for release, ns in ((self.k.kps_release, self.mon_ns), (self.k.app_release, self.app_ns)):
             try:
                 st = self.helm.status(release, ns)
             except (ToolError, PreflightError) as exc:
-                rows.append(StatusRow(f"release {release}", "unknown", exc.message))
+                rows.append(StatusRow(f"release {release}", "unknown", exc.message, Health.unknown))
                 continue
             rows.append(
                 StatusRow(
                     f"release {release}",
                     st.status if st else "not installed",
                     f"{st.chart} {st.version}, revision {st.revision}" if st else "",
+                    _release_health(st.status if st else None),
                 )
             )
         return rows
@@ -848,6 +857,19 @@ class KubernetesTarget:
 
 
 OPERATOR_VERSION_ANNOTATION = "operator.prometheus.io/version"
+
+
+def _release_health(status: str | None) -> Health:
+    """A Helm release status (helm's release.Status) in obsctl's status vocabulary."""
+    if status is None or status in ("uninstalled", "superseded"):
+        return Health.off
+    if status == "deployed":
+        return Health.ok
+    if status == "failed":
+        return Health.failed
+    if status.startswith("pending") or status == "uninstalling":
+        return Health.waiting
+    return Health.unknown
 
 
 def _release_key(release: str, k: KubernetesSettings) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from obsctl import render as r
 from obsctl.config import Environment, LocalEnv, duration_seconds
 from obsctl.errors import InputError, PreflightError, ToolError, WaitTimeout
-from obsctl.targets.base import LogOutput, Rendered, Stage, StatusRow
+from obsctl.targets.base import Health, LogOutput, Rendered, Stage, StatusRow
 from obsctl.tools import binaries, procs
 from obsctl.tools.alertmanager import Alertmanager, Sink
 from obsctl.tools.http import HttpApi
@@ -30,6 +30,16 @@ from obsctl.tools.prometheus import Prometheus
 from obsctl.tools.supervisor import Supervisor
 
 TEMPLATES = r.PACKAGE_TEMPLATES / "local"
+# supervisord's process states (supervisor.states.ProcessStates) in obsctl's status vocabulary
+SUPERVISOR_HEALTH = {
+    "RUNNING": Health.ok,
+    "STARTING": Health.waiting,
+    "BACKOFF": Health.waiting,
+    "STOPPING": Health.waiting,
+    "STOPPED": Health.off,
+    "EXITED": Health.failed,
+    "FATAL": Health.failed,
+}
 GRAFANA_HOMES = (Path("/usr/share/grafana"), Path("/usr/local/share/grafana"), Path("/opt/grafana"))
 
 
@@ -438,12 +448,12 @@ class LocalTarget:
 
     def status(self) -> list[StatusRow]:
         if not self.supervisor.running():
-            return [StatusRow("supervisord", "stopped", f"run `obsctl up --env {self.env.name}`")]
-        rows = [StatusRow("supervisord", "RUNNING", f"pid {self.supervisor.pid()}")]
+            return [StatusRow("supervisord", "stopped", f"run `obsctl up --env {self.env.name}`", Health.off)]
+        rows = [StatusRow("supervisord", "RUNNING", f"pid {self.supervisor.pid()}", Health.ok)]
         for p in self.supervisor.processes():
-            rows.append(StatusRow(p.name, p.state, p.description))
+            rows.append(StatusRow(p.name, p.state, p.description, SUPERVISOR_HEALTH.get(p.state, Health.unknown)))
         if not self.grafana_binary():
-            rows.append(StatusRow("grafana", "skipped", "no grafana binary installed"))
+            rows.append(StatusRow("grafana", "skipped", "no grafana binary installed", Health.off))
         return rows
 
     def port_forward(self, component: str, port: int | None, show_password: bool, say: Any) -> None:

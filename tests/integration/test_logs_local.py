@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from obsctl import config
+from obsctl.targets.base import Health
 from obsctl.targets.local import LocalTarget
 from obsctl.tools import logfiles, procs
 from obsctl.tools.logfiles import LogSource
@@ -75,6 +76,8 @@ def test_logs_on_the_local_platform(platform: Path) -> None:
     try:
         time.sleep(1.5)  # the follower is reading from the end
         target = LocalTarget(config.load(str(platform / "obsctl.yaml"), "local"))
+        rows = target.status()  # `obsctl status` colours these green: healthy in the shared vocabulary
+        assert all(r.health == Health.ok for r in rows if r.state != "skipped"), rows
         target.supervisor.stop_process("app:app-1")
         target.supervisor.start_process("app:app-1")
         seen: list[str] = []
