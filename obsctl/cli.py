@@ -206,7 +206,15 @@ def port_forward(
 
     e = _load(config, env)
     target: Any = get_target(e)
-    target.port_forward(component.value, port, show_password, _out().print)
+
+    def warn(message: str) -> None:  # a failed connection or a switch of Pod, as it happens
+        from rich.text import Text
+
+        from obsctl.console import err_console
+
+        err_console().print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
+
+    target.port_forward(component.value, port, show_password, _out().print, warn=warn)
 
 
 @app.command()

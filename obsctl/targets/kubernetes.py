@@ -759,19 +759,27 @@ class KubernetesTarget:
     def endpoints(self) -> dict[str, str]:
         return {c: f"obsctl port-forward {c} --env {self.env.name}" for c in self.services()}
 
-    def open_forward(self, component: str, port: int | None = None) -> k.PortForward:
+    def open_forward(
+        self, component: str, port: int | None = None, on_error: Callable[[str], None] | None = None
+    ) -> k.PortForward:
         """A port-forward to a Ready pod behind the component's Service, on 127.0.0.1."""
         if component not in self.services():
             raise PreflightError(f"unknown component {component}", f"use one of {', '.join(self.services())}")
         svc, svc_port, default_local = self.services()[component]
-        return self.forward_to_service(self.mon_ns, svc, svc_port, default_local if port is None else port)
+        return self.forward_to_service(self.mon_ns, svc, svc_port, default_local if port is None else port, on_error)
 
-    def forward_to_service(self, namespace: str, service: str, port: int | str, local_port: int = 0) -> k.PortForward:
-        """A port-forward to a Ready pod behind any Service. Port-forward traffic enters the Pod
-        through the kubelet, so a NetworkPolicy (the app's admits only Prometheus' namespace)
-        does not block it, where the API server's service proxy would be."""
-        pod, pod_port = self.kube.ready_pod_for_service(namespace, service, port)
-        return self.kube.port_forward(namespace, pod, pod_port, local_port)
+    def forward_to_service(
+        self,
+        namespace: str,
+        service: str,
+        port: int | str,
+        local_port: int = 0,
+        on_error: Callable[[str], None] | None = None,
+    ) -> k.PortForward:
+        """A port-forward to a Ready pod behind any Service (another one when it goes). Port-forward
+        traffic enters the Pod through the kubelet, so a NetworkPolicy (the app's admits only
+        Prometheus' namespace) does not block it, where the API server's service proxy would be."""
+        return self.kube.port_forward_service(namespace, service, port, local_port, on_error)
 
     def grafana_password(self) -> str:
         return self.kube.read_secret_key(self.mon_ns, self.k.grafana_admin_secret, "admin-password")
@@ -783,10 +791,12 @@ class KubernetesTarget:
         show_password: bool,
         say: Any,
         wait: Callable[[k.PortForward], None] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
-        """Forward 127.0.0.1:<port> to the component until Ctrl-C (or until `wait` returns)."""
+        """Forward 127.0.0.1:<port> to the component until Ctrl-C (or until `wait` returns).
+        A connection that fails, and a switch to another Pod, are told to `warn` as they happen."""
         self.guard()
-        fwd = self.open_forward(component, port)
+        fwd = self.open_forward(component, port, warn)
         try:
             say(f"{component}: {fwd.url}  (forwarding to {self.mon_ns}/{self.services()[component][0]}; Ctrl-C stops)")
             if component == "grafana":

@@ -456,7 +456,7 @@ class LocalTarget:
             rows.append(StatusRow("grafana", "skipped", "no grafana binary installed", Health.off))
         return rows
 
-    def port_forward(self, component: str, port: int | None, show_password: bool, say: Any) -> None:
+    def port_forward(self, component: str, port: int | None, show_password: bool, say: Any, warn: Any = None) -> None:
         """Locally nothing needs forwarding: every UI already listens on 127.0.0.1. Say where."""
         if component == "grafana" and not self.grafana_binary():
             raise PreflightError(
