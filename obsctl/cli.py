@@ -100,16 +100,46 @@ def _root(
 
 
 @app.command()
-def up(env: EnvOpt = None, config: ConfigOpt = None) -> None:
+def up(
+    env: EnvOpt = None,
+    config: ConfigOpt = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask before creating billable resources (eks).")
+    ] = False,
+) -> None:
     """Bring the platform up (idempotent: a second run changes nothing)."""
     from obsctl import lifecycle
+    from obsctl.targets import get_target
 
     e = _load(config, env)
+    if e.target == "eks" and not yes and not sys.stdin.isatty():
+        from obsctl.errors import InputError
+
+        raise InputError(
+            "up on eks creates AWS resources that cost money and asks first, but there is no terminal to ask on",
+            "pass --yes to create them without asking",
+        )
     _out().print(f"[bold]obsctl up[/] — environment [cyan]{e.name}[/] (target {e.target})")
     started = time.monotonic()
-    lifecycle.up(e, _RichObserver())
+    observer = _RichObserver()
+    target: Any = get_target(e)
+    if e.target == "eks" and not yes:
+        target.confirm = lambda question: _ask(observer, question)
+    lifecycle.up(e, observer, target=target)
     _out().print(f"[green]up[/] in {time.monotonic() - started:.1f}s — next: obsctl verify --env {e.name}")
     _print_endpoints(e)
+
+
+def _ask(observer: _RichObserver, question: str) -> bool:
+    """A yes/no question in the middle of a stage: the spinner stops while it waits."""
+    import click
+
+    if observer.status:
+        observer.status.stop()
+    try:
+        return bool(typer.confirm(question, default=False))
+    except click.exceptions.Abort:  # Ctrl-D / end of input: not a yes
+        return False
 
 
 @app.command()

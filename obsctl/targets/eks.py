@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from obsctl import render as r
 from obsctl.config import EksEnv, Environment, duration_seconds
 from obsctl.console import Reporter, silent
-from obsctl.errors import ObsctlError, PreflightError, ToolError, WaitTimeout
+from obsctl.errors import InputError, ObsctlError, PreflightError, ToolError, WaitTimeout
 from obsctl.targets.base import Health, Rendered, Stage, StatusRow
 from obsctl.tools import binaries
 
@@ -223,6 +223,8 @@ class EksTarget:
         # seconds `down` waits for the CSI driver to delete the claims' volumes
         self.volume_timeout = duration_seconds(self.spec.kubernetes.wait_timeout)
         self.reporter: Reporter = silent  # progress lines; the CLI may replace it
+        # asks whether to go on once the cost estimate is shown; None = do not ask (`up --yes`)
+        self.confirm: Callable[[str], bool] | None = None
         self.last_estimate: CostEstimate | None = None
         self._outputs: dict[str, Any] | None = None
         self._outputs_lock = threading.Lock()
@@ -415,6 +417,21 @@ class EksTarget:
         estimate = self.check_region()
         return f"{who}; {tools}; {self.check_endpoint_exposure()}; {estimate.summary()}"
 
+    def _confirm_stage(self) -> str:
+        """Ask before anything that costs money is created, once preflight has shown the
+        estimate (as `down` asks before it destroys). Declined: exit 2, nothing created."""
+        if self.confirm is None:
+            return "not asked (--yes)"
+        est = self.last_estimate
+        cost = f" (≈ ${est.hourly:.2f}/hour until `obsctl down`)" if est else ""
+        question = f"Create or update EKS cluster {self.cluster_name} in {self.aws_settings.region}{cost}?"
+        if not self.confirm(question):
+            raise InputError(
+                "not confirmed: nothing was created",
+                f"run `obsctl up --env {self.env.name}` again and answer y, or pass --yes",
+            )
+        return "confirmed"
+
     # -- terraform stages ----------------------------------------------------------------
 
     def _progress(self, p: Progress) -> None:
@@ -544,6 +561,7 @@ class EksTarget:
     def up_stages(self) -> list[Stage]:
         return [
             Stage("aws preflight", self._preflight_stage, changes=False),
+            Stage("confirm", self._confirm_stage, changes=False),
             Stage("terraform render", self._render_terraform_stage, changes=False),
             Stage("terraform init", self._init_stage, changes=False),
             Stage("terraform apply", self._apply_stage),
