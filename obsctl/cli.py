@@ -285,8 +285,14 @@ def logs(
     e = _load(config, env)
     target: Any = get_target(e)
 
+    # plain writes, not rich: fast for big logs, the lines left as the program wrote them, and
+    # a closed pipe (`| head`) is ours to handle (rich would exit 1)
+    colour = _out().is_terminal and not _out().no_color
+
     def emit(source: str, line: str) -> None:
-        _out().print(Text.assemble((f"[{source}] ", "cyan"), line), soft_wrap=True)
+        sys.stdout.write(f"\x1b[36m[{source}]\x1b[0m {line}\n" if colour else f"[{source}] {line}\n")
+        if follow:
+            sys.stdout.flush()
 
     def error(message: str) -> None:
         from obsctl.console import err_console
@@ -295,6 +301,7 @@ def logs(
 
     try:
         target.logs(component, follow, tail, seconds, LogOutput(emit, error))
+        sys.stdout.flush()
     except BrokenPipeError:  # `obsctl logs app | head`: the reader is gone, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 

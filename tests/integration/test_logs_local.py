@@ -163,3 +163,24 @@ environment = {procs.MARKER}="{tmp_path}"
         sup.shutdown()
     assert (tmp_path / "writer.log.1").exists(), "supervisord never rotated: the test proves nothing"
     assert got == [f"line {i:05d} " + "x" * 40 for i in range(count)]
+
+
+def test_a_reader_that_stops_early_is_not_an_error(local_project: Path) -> None:
+    """`obsctl logs prometheus | head -1`: the closed pipe ends obsctl quietly, exit 0."""
+    logs = local_project.parent / ".obsctl" / "local" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "prometheus.log").write_text("".join(f"ts=2026-01-01T00:00:00Z line {i}\n" for i in range(100_000)))
+    env = {k: v for k, v in os.environ.items() if k not in ("OBSCTL_ENV", "OBSCTL_CONFIG")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "obsctl", "logs", "prometheus"],
+        cwd=local_project.parent,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == b"[prometheus] ts=2026-01-01T00:00:00Z line 0\n"
+    proc.stdout.close()
+    assert proc.wait(30) == 0
+    assert proc.stderr.read() == b""
+    proc.stderr.close()
