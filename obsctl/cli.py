@@ -100,16 +100,46 @@ def _root(
 
 
 @app.command()
-def up(env: EnvOpt = None, config: ConfigOpt = None) -> None:
+def up(
+    env: EnvOpt = None,
+    config: ConfigOpt = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask before creating billable resources (eks).")
+    ] = False,
+) -> None:
     """Bring the platform up (idempotent: a second run changes nothing)."""
     from obsctl import lifecycle
+    from obsctl.targets import get_target
 
     e = _load(config, env)
+    if e.target == "eks" and not yes and not sys.stdin.isatty():
+        from obsctl.errors import InputError
+
+        raise InputError(
+            "up on eks creates AWS resources that cost money and asks first, but there is no terminal to ask on",
+            "pass --yes to create them without asking",
+        )
     _out().print(f"[bold]obsctl up[/] — environment [cyan]{e.name}[/] (target {e.target})")
     started = time.monotonic()
-    lifecycle.up(e, _RichObserver())
+    observer = _RichObserver()
+    target: Any = get_target(e)
+    if e.target == "eks" and not yes:
+        target.confirm = lambda question: _ask(observer, question)
+    lifecycle.up(e, observer, target=target)
     _out().print(f"[green]up[/] in {time.monotonic() - started:.1f}s — next: obsctl verify --env {e.name}")
     _print_endpoints(e)
+
+
+def _ask(observer: _RichObserver, question: str) -> bool:
+    """A yes/no question in the middle of a stage: the spinner stops while it waits."""
+    import click
+
+    if observer.status:
+        observer.status.stop()
+    try:
+        return bool(typer.confirm(question, default=False))
+    except click.exceptions.Abort:  # Ctrl-D / end of input: not a yes
+        return False
 
 
 @app.command()
@@ -206,7 +236,74 @@ def port_forward(
 
     e = _load(config, env)
     target: Any = get_target(e)
-    target.port_forward(component.value, port, show_password, _out().print)
+
+    def warn(message: str) -> None:  # a failed connection or a switch of Pod, as it happens
+        from rich.text import Text
+
+        from obsctl.console import err_console
+
+        err_console().print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
+
+    target.port_forward(component.value, port, show_password, _out().print, warn=warn)
+
+
+@app.command()
+def logs(
+    component: Annotated[
+        str,
+        typer.Argument(
+            help="app, prometheus, alertmanager, grafana, operator, sink, supervisord, ... (an unknown one lists them)."
+        ),
+    ],
+    env: EnvOpt = None,
+    config: ConfigOpt = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only lines of the last DURATION (30s, 10m, 2h).")
+    ] = None,
+    tail: Annotated[int | None, typer.Option("--tail", help="Only the last N lines (of each replica / Pod).")] = None,
+) -> None:
+    """Print a component's logs: every replica or Pod, each line prefixed with where it came from.
+    Locally the supervisord log files (rotation followed); on clusters the Pods' logs."""
+    from rich.text import Text
+
+    from obsctl.config import duration_seconds
+    from obsctl.errors import InputError
+    from obsctl.targets import get_target
+    from obsctl.targets.base import LogOutput
+
+    seconds = None
+    if since is not None:
+        try:
+            seconds = duration_seconds(since)
+        except ValueError as exc:
+            raise InputError(f"--since: {exc}", "e.g. --since 30s, --since 10m, --since 2h") from None
+        if seconds <= 0:
+            raise InputError(f"--since: '{since}' must be longer than zero", "e.g. --since 10m")
+    if tail is not None and tail < 0:
+        raise InputError(f"--tail: {tail} is negative", "give a number of lines, e.g. --tail 100")
+    e = _load(config, env)
+    target: Any = get_target(e)
+
+    # plain writes, not rich: fast for big logs, the lines left as the program wrote them, and
+    # a closed pipe (`| head`) is ours to handle (rich would exit 1)
+    colour = _out().is_terminal and not _out().no_color
+
+    def emit(source: str, line: str) -> None:
+        sys.stdout.write(f"\x1b[36m[{source}]\x1b[0m {line}\n" if colour else f"[{source}] {line}\n")
+        if follow:
+            sys.stdout.flush()
+
+    def error(message: str) -> None:
+        from obsctl.console import err_console
+
+        err_console().print(Text.assemble(("warning: ", "yellow"), message), soft_wrap=True)
+
+    try:
+        target.logs(component, follow, tail, seconds, LogOutput(emit, error))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `obsctl logs app | head`: the reader is gone, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @app.command("rebuild-test")
@@ -268,7 +365,7 @@ def status(env: EnvOpt = None, config: ConfigOpt = None) -> None:
     for col in ("component", "state", "detail"):
         table.add_column(col)
     for row in get_target(e).status():
-        style = "green" if row.state in ("RUNNING", "up", "deployed", "Ready") else "yellow"
+        style = {"ok": "green", "failed": "red"}.get(row.health, "yellow")
         table.add_row(row.component, f"[{style}]{row.state}[/]", _esc(row.detail))
     _out().print(table)
     _print_endpoints(e)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -24,11 +26,35 @@ class Stage:
     changes: bool = True
 
 
+class Health(StrEnum):
+    """What a status row means, in one vocabulary for every target. The state beside it stays
+    the system's own word (supervisord's RUNNING, a namespace's Active, Helm's deployed, EKS's
+    ACTIVE), so only the target that knows that word can say whether it is healthy."""
+
+    ok = "ok"  # running, ready, applied: as it should be
+    waiting = "waiting"  # on its way (starting, rolling out, terminating)
+    off = "off"  # not there or not running, by design or not yet (stopped, absent, skipped)
+    failed = "failed"  # broken (FATAL, a failed release, the wrong kube context)
+    unknown = "unknown"  # could not be asked
+
+
 @dataclass(frozen=True)
 class StatusRow:
     component: str
     state: str
     detail: str = ""
+    health: Health = Health.unknown
+
+
+@dataclass
+class LogOutput:
+    """Where `obsctl logs` sends what it reads: `emit(source, line)` for each line (source: the
+    program, replica or Pod it came from), `error(message)` for a source that could not be read
+    while the others go on, and `stop`, set to end a follow (Ctrl-C)."""
+
+    emit: Callable[[str, str], None]
+    error: Callable[[str], None]
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass

@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any
 from obsctl import render as r
 from obsctl.config import EksEnv, Environment, duration_seconds
 from obsctl.console import Reporter, silent
-from obsctl.errors import ObsctlError, PreflightError, ToolError, WaitTimeout
-from obsctl.targets.base import Rendered, Stage, StatusRow
+from obsctl.errors import InputError, ObsctlError, PreflightError, ToolError, WaitTimeout
+from obsctl.targets.base import Health, Rendered, Stage, StatusRow
 from obsctl.tools import binaries
 
 if TYPE_CHECKING:
@@ -67,6 +67,15 @@ REQUIRED_OUTPUTS = (
 )
 CLUSTER_ACTIVE_TIMEOUT = 20 * 60.0  # seconds; EKS takes ~10 min to create, updates can take longer
 MIN_TERRAFORM_S3_LOCKFILE = (1, 10, 0)
+
+
+def _aws_health(status: str) -> Health:
+    """An EKS cluster's or node group's status (ACTIVE, CREATING, ..., CREATE_FAILED, DEGRADED)."""
+    if status == "ACTIVE":
+        return Health.ok
+    if status.endswith("FAILED") or status == "DEGRADED":
+        return Health.failed
+    return Health.waiting
 
 
 # --- cost estimate ------------------------------------------------------------------------
@@ -214,6 +223,8 @@ class EksTarget:
         # seconds `down` waits for the CSI driver to delete the claims' volumes
         self.volume_timeout = duration_seconds(self.spec.kubernetes.wait_timeout)
         self.reporter: Reporter = silent  # progress lines; the CLI may replace it
+        # asks whether to go on once the cost estimate is shown; None = do not ask (`up --yes`)
+        self.confirm: Callable[[str], bool] | None = None
         self.last_estimate: CostEstimate | None = None
         self._outputs: dict[str, Any] | None = None
         self._outputs_lock = threading.Lock()
@@ -406,6 +417,21 @@ class EksTarget:
         estimate = self.check_region()
         return f"{who}; {tools}; {self.check_endpoint_exposure()}; {estimate.summary()}"
 
+    def _confirm_stage(self) -> str:
+        """Ask before anything that costs money is created, once preflight has shown the
+        estimate (as `down` asks before it destroys). Declined: exit 2, nothing created."""
+        if self.confirm is None:
+            return "not asked (--yes)"
+        est = self.last_estimate
+        cost = f" (≈ ${est.hourly:.2f}/hour until `obsctl down`)" if est else ""
+        question = f"Create or update EKS cluster {self.cluster_name} in {self.aws_settings.region}{cost}?"
+        if not self.confirm(question):
+            raise InputError(
+                "not confirmed: nothing was created",
+                f"run `obsctl up --env {self.env.name}` again and answer y, or pass --yes",
+            )
+        return "confirmed"
+
     # -- terraform stages ----------------------------------------------------------------
 
     def _progress(self, p: Progress) -> None:
@@ -535,6 +561,7 @@ class EksTarget:
     def up_stages(self) -> list[Stage]:
         return [
             Stage("aws preflight", self._preflight_stage, changes=False),
+            Stage("confirm", self._confirm_stage, changes=False),
             Stage("terraform render", self._render_terraform_stage, changes=False),
             Stage("terraform init", self._init_stage, changes=False),
             Stage("terraform apply", self._apply_stage),
@@ -653,31 +680,36 @@ class EksTarget:
         rows: list[StatusRow] = []
         try:
             if not (self.workdir / ".terraform").is_dir():
-                rows.append(StatusRow("terraform", "not initialized", f"run obsctl up --env {self.env.name}"))
+                rows.append(
+                    StatusRow("terraform", "not initialized", f"run obsctl up --env {self.env.name}", Health.off)
+                )
             else:
                 resources = self.terraform.state_list()
                 out = self.outputs(refresh=True)
                 present = sum(1 for k in REQUIRED_OUTPUTS if out.get(k) not in (None, "", [], {}))
+                complete = Health.ok if present == len(REQUIRED_OUTPUTS) else Health.waiting
                 rows.append(
                     StatusRow(
                         "terraform",
                         "applied" if resources else "empty",
                         f"{len(resources)} resources, {present}/{len(REQUIRED_OUTPUTS)} outputs",
+                        complete if resources else Health.off,
                     )
                 )
         except ObsctlError as exc:
-            rows.append(StatusRow("terraform", "unknown", exc.message))
+            rows.append(StatusRow("terraform", "unknown", exc.message, Health.unknown))
         cluster = None
         try:
             cluster = self.aws.describe_cluster(self.cluster_name)
             if cluster is None:
-                rows.append(StatusRow("eks cluster", "absent", self.cluster_name))
+                rows.append(StatusRow("eks cluster", "absent", self.cluster_name, Health.off))
             else:
                 rows.append(
                     StatusRow(
                         "eks cluster",
                         "up" if cluster["status"] == "ACTIVE" else cluster["status"],
                         f"{self.cluster_name}, Kubernetes {cluster.get('version')}",
+                        _aws_health(cluster["status"]),
                     )
                 )
                 for ng in self.aws.nodegroups(self.cluster_name):
@@ -687,17 +719,18 @@ class EksTarget:
                             f"node group {ng['nodegroupName']}",
                             "up" if ng["status"] == "ACTIVE" else ng["status"],
                             f"desired {size.get('desiredSize')}, {', '.join(ng.get('instanceTypes') or [])}",
+                            _aws_health(ng["status"]),
                         )
                     )
         except ObsctlError as exc:
-            rows.append(StatusRow("eks cluster", "unknown", exc.message))
+            rows.append(StatusRow("eks cluster", "unknown", exc.message, Health.unknown))
         if cluster is not None and cluster.get("status") == "ACTIVE" and self.kubeconfig.is_file():
             try:
                 rows.extend(self.kubernetes_target().status())
             except ImportError:
                 rows.append(StatusRow("kubernetes layer", "unknown", "obsctl.targets.kubernetes is not available"))
             except ObsctlError as exc:
-                rows.append(StatusRow("kubernetes layer", "unknown", exc.message))
+                rows.append(StatusRow("kubernetes layer", "unknown", exc.message, Health.unknown))
         return rows
 
     def endpoints(self) -> dict[str, str]:
@@ -733,3 +766,12 @@ class EksTarget:
         if not self.kubeconfig.is_file():
             self.write_kubeconfig()
         return self.kubernetes_target().port_forward(*args, **kwargs)
+
+    def log_components(self) -> list[str]:
+        return self.kubernetes_target().log_components()
+
+    def logs(self, *args: Any, **kwargs: Any) -> Any:
+        """Pod logs of the cluster's components (the Kubernetes layer's `logs`)."""
+        if not self.kubeconfig.is_file():
+            self.write_kubeconfig()
+        return self.kubernetes_target().logs(*args, **kwargs)

@@ -25,6 +25,7 @@ What is applied is exactly what `obsctl render` writes under .obsctl/<env>/rende
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -43,8 +44,8 @@ from obsctl.config import (
     KubernetesSettings,
     duration_seconds,
 )
-from obsctl.errors import ConfigError, PreflightError, ToolError, Unreachable
-from obsctl.targets.base import Rendered, Stage, StatusRow
+from obsctl.errors import ConfigError, InputError, PreflightError, ToolError, Unreachable
+from obsctl.targets.base import Health, LogOutput, Rendered, Stage, StatusRow
 from obsctl.tools import binaries
 from obsctl.tools import helm as h
 from obsctl.tools import kube as k
@@ -721,27 +722,36 @@ class KubernetesTarget:
 
     def status(self) -> list[StatusRow]:
         try:
-            rows = [StatusRow("kube context", "ok", self.guard())]
+            rows = [StatusRow("kube context", "ok", self.guard(), Health.ok)]
         except PreflightError as exc:
-            return [StatusRow("kube context", "wrong", exc.message)]
+            return [StatusRow("kube context", "wrong", exc.message, Health.failed)]
         for ns in (self.mon_ns, self.app_ns):
             phase = self.kube.namespace_phase(ns)
-            rows.append(StatusRow(f"namespace {ns}", phase or "absent"))
+            health = {"Active": Health.ok, "Terminating": Health.waiting, None: Health.off}.get(phase, Health.unknown)
+            rows.append(StatusRow(f"namespace {ns}", phase or "absent", "", health))
             if phase is None:
                 continue
             for name, (kind, state) in sorted(self.kube.workloads(ns).items()):
-                rows.append(StatusRow(f"{kind.lower()} {name}", "ready" if state is None else "not ready", state or ""))
+                rows.append(
+                    StatusRow(
+                        f"{kind.lower()} {name}",
+                        "ready" if state is None else "not ready",
+                        state or "",
+                        Health.ok if state is None else Health.waiting,
+                    )
+                )
         for release, ns in ((self.k.kps_release, self.mon_ns), (self.k.app_release, self.app_ns)):
             try:
                 st = self.helm.status(release, ns)
             except (ToolError, PreflightError) as exc:
-                rows.append(StatusRow(f"release {release}", "unknown", exc.message))
+                rows.append(StatusRow(f"release {release}", "unknown", exc.message, Health.unknown))
                 continue
             rows.append(
                 StatusRow(
                     f"release {release}",
                     st.status if st else "not installed",
                     f"{st.chart} {st.version}, revision {st.revision}" if st else "",
+                    _release_health(st.status if st else None),
                 )
             )
         return rows
@@ -749,19 +759,27 @@ class KubernetesTarget:
     def endpoints(self) -> dict[str, str]:
         return {c: f"obsctl port-forward {c} --env {self.env.name}" for c in self.services()}
 
-    def open_forward(self, component: str, port: int | None = None) -> k.PortForward:
+    def open_forward(
+        self, component: str, port: int | None = None, on_error: Callable[[str], None] | None = None
+    ) -> k.PortForward:
         """A port-forward to a Ready pod behind the component's Service, on 127.0.0.1."""
         if component not in self.services():
             raise PreflightError(f"unknown component {component}", f"use one of {', '.join(self.services())}")
         svc, svc_port, default_local = self.services()[component]
-        return self.forward_to_service(self.mon_ns, svc, svc_port, default_local if port is None else port)
+        return self.forward_to_service(self.mon_ns, svc, svc_port, default_local if port is None else port, on_error)
 
-    def forward_to_service(self, namespace: str, service: str, port: int | str, local_port: int = 0) -> k.PortForward:
-        """A port-forward to a Ready pod behind any Service. Port-forward traffic enters the Pod
-        through the kubelet, so a NetworkPolicy (the app's admits only Prometheus' namespace)
-        does not block it, where the API server's service proxy would be."""
-        pod, pod_port = self.kube.ready_pod_for_service(namespace, service, port)
-        return self.kube.port_forward(namespace, pod, pod_port, local_port)
+    def forward_to_service(
+        self,
+        namespace: str,
+        service: str,
+        port: int | str,
+        local_port: int = 0,
+        on_error: Callable[[str], None] | None = None,
+    ) -> k.PortForward:
+        """A port-forward to a Ready pod behind any Service (another one when it goes). Port-forward
+        traffic enters the Pod through the kubelet, so a NetworkPolicy (the app's admits only
+        Prometheus' namespace) does not block it, where the API server's service proxy would be."""
+        return self.kube.port_forward_service(namespace, service, port, local_port, on_error)
 
     def grafana_password(self) -> str:
         return self.kube.read_secret_key(self.mon_ns, self.k.grafana_admin_secret, "admin-password")
@@ -773,10 +791,12 @@ class KubernetesTarget:
         show_password: bool,
         say: Any,
         wait: Callable[[k.PortForward], None] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
-        """Forward 127.0.0.1:<port> to the component until Ctrl-C (or until `wait` returns)."""
+        """Forward 127.0.0.1:<port> to the component until Ctrl-C (or until `wait` returns).
+        A connection that fails, and a switch to another Pod, are told to `warn` as they happen."""
         self.guard()
-        fwd = self.open_forward(component, port)
+        fwd = self.open_forward(component, port, warn)
         try:
             say(f"{component}: {fwd.url}  (forwarding to {self.mon_ns}/{self.services()[component][0]}; Ctrl-C stops)")
             if component == "grafana":
@@ -791,6 +811,39 @@ class KubernetesTarget:
             (wait or k.PortForward.wait)(fwd)
         finally:
             fwd.close()
+
+    # -- logs ----------------------------------------------------------------------------------------
+
+    def log_components(self) -> list[str]:
+        """What `obsctl logs` reads on a cluster: the app's Pods and each monitoring workload's."""
+        return ["app", *self.monitoring_workloads()]
+
+    def logs(self, component: str, follow: bool, tail: int | None, since: float | None, out: LogOutput) -> None:
+        """Every Pod of the component (its workload's selector), each line tagged with the Pod."""
+        known = self.log_components()
+        if component not in known:
+            raise InputError(f"unknown component '{component}' for a cluster", f"use one of: {', '.join(known)}")
+        self.guard()
+        if component == "app":
+            namespace, selector = self.app_ns, self.app_selector
+        else:
+            namespace, workload = self.mon_ns, self.monitoring_workloads()[component]
+            try:
+                selector = self.kube.workload_selector(namespace, workload)
+            except k.NotFound:
+                raise ToolError(
+                    f"{component} is not running: no workload {namespace}/{workload}",
+                    f"run `obsctl up --env {self.env.name}`",
+                ) from None
+        seconds = None if since is None else max(1, math.ceil(since))
+        if follow:
+            self.kube.follow_logs(namespace, selector, out.emit, out.stop, tail, seconds, on_error=out.error)
+            return
+        lines = self.kube.read_logs(namespace, selector, tail, seconds, on_error=out.error)
+        if not lines and not self.kube.pods(namespace, selector):
+            raise ToolError(f"no Pod of {component} in {namespace} ({selector})", "see `obsctl status`")
+        for pod, line in lines:
+            out.emit(pod, line)
 
     # -- for verify ----------------------------------------------------------------------------------
 
@@ -814,6 +867,19 @@ class KubernetesTarget:
 
 
 OPERATOR_VERSION_ANNOTATION = "operator.prometheus.io/version"
+
+
+def _release_health(status: str | None) -> Health:
+    """A Helm release status (helm's release.Status) in obsctl's status vocabulary."""
+    if status is None or status in ("uninstalled", "superseded"):
+        return Health.off
+    if status == "deployed":
+        return Health.ok
+    if status == "failed":
+        return Health.failed
+    if status.startswith("pending") or status == "uninstalling":
+        return Health.waiting
+    return Health.unknown
 
 
 def _release_key(release: str, k: KubernetesSettings) -> str:

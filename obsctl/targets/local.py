@@ -21,8 +21,8 @@ from typing import Any
 
 from obsctl import render as r
 from obsctl.config import Environment, LocalEnv, duration_seconds
-from obsctl.errors import PreflightError, ToolError, WaitTimeout
-from obsctl.targets.base import Rendered, Stage, StatusRow
+from obsctl.errors import InputError, PreflightError, ToolError, WaitTimeout
+from obsctl.targets.base import Health, LogOutput, Rendered, Stage, StatusRow
 from obsctl.tools import binaries, procs
 from obsctl.tools.alertmanager import Alertmanager, Sink
 from obsctl.tools.http import HttpApi
@@ -30,6 +30,16 @@ from obsctl.tools.prometheus import Prometheus
 from obsctl.tools.supervisor import Supervisor
 
 TEMPLATES = r.PACKAGE_TEMPLATES / "local"
+# supervisord's process states (supervisor.states.ProcessStates) in obsctl's status vocabulary
+SUPERVISOR_HEALTH = {
+    "RUNNING": Health.ok,
+    "STARTING": Health.waiting,
+    "BACKOFF": Health.waiting,
+    "STOPPING": Health.waiting,
+    "STOPPED": Health.off,
+    "EXITED": Health.failed,
+    "FATAL": Health.failed,
+}
 GRAFANA_HOMES = (Path("/usr/share/grafana"), Path("/usr/local/share/grafana"), Path("/opt/grafana"))
 
 
@@ -438,15 +448,15 @@ class LocalTarget:
 
     def status(self) -> list[StatusRow]:
         if not self.supervisor.running():
-            return [StatusRow("supervisord", "stopped", f"run `obsctl up --env {self.env.name}`")]
-        rows = [StatusRow("supervisord", "RUNNING", f"pid {self.supervisor.pid()}")]
+            return [StatusRow("supervisord", "stopped", f"run `obsctl up --env {self.env.name}`", Health.off)]
+        rows = [StatusRow("supervisord", "RUNNING", f"pid {self.supervisor.pid()}", Health.ok)]
         for p in self.supervisor.processes():
-            rows.append(StatusRow(p.name, p.state, p.description))
+            rows.append(StatusRow(p.name, p.state, p.description, SUPERVISOR_HEALTH.get(p.state, Health.unknown)))
         if not self.grafana_binary():
-            rows.append(StatusRow("grafana", "skipped", "no grafana binary installed"))
+            rows.append(StatusRow("grafana", "skipped", "no grafana binary installed", Health.off))
         return rows
 
-    def port_forward(self, component: str, port: int | None, show_password: bool, say: Any) -> None:
+    def port_forward(self, component: str, port: int | None, show_password: bool, say: Any, warn: Any = None) -> None:
         """Locally nothing needs forwarding: every UI already listens on 127.0.0.1. Say where."""
         if component == "grafana" and not self.grafana_binary():
             raise PreflightError(
@@ -467,6 +477,48 @@ class LocalTarget:
                 if show_password
                 else f"password: in {secret} (--show-password prints it)"
             )
+
+    # -- logs ------------------------------------------------------------------------------------
+
+    def log_components(self) -> list[str]:
+        """What `obsctl logs` reads here: each program's supervisord log, and supervisord's own."""
+        names = ["app", "prometheus", "alertmanager", "grafana", "sink"]
+        if self.spec.local.traffic.enabled:
+            names.append("traffic")
+        return [*names, "supervisord"]
+
+    def logs(self, component: str, follow: bool, tail: int | None, since: float | None, out: LogOutput) -> None:
+        """Print a component's log lines (all replicas of the app, each line tagged with its
+        program), then with `follow` every new line until `out.stop` is set."""
+        from obsctl.tools import logfiles
+
+        sources = self._log_sources(component)
+        cutoff = logfiles.since_cutoff(since)
+        if follow:
+            logfiles.follow(sources, out.emit, out.stop, tail, cutoff)
+            return
+        for name, line in logfiles.read(sources, tail, cutoff):
+            out.emit(name, line)
+
+    def _log_sources(self, component: str) -> list[Any]:
+        from obsctl.tools.logfiles import LogSource
+
+        known = self.log_components()
+        if component not in known:
+            raise InputError(f"unknown component '{component}' for the local target", f"use one of: {', '.join(known)}")
+        if component == "grafana" and not self.grafana_binary():
+            raise PreflightError(
+                "Grafana is not installed, so the local target does not run it and it has no log",
+                f"install it ({binaries.hint(next(b for b in binaries.BINARIES if b.name == 'grafana'))})",
+            )
+        names = [p.split(":")[-1] for p in self.app_programs()] if component == "app" else [component]
+        sources = [LogSource(n, self.log_dir / f"{n}.log") for n in names]
+        if not any(src.path.exists() or src.rotated() for src in sources):
+            raise PreflightError(
+                f"no log for {component} in {self.log_dir}: the {self.env.name} platform has not run",
+                f"run `obsctl up --env {self.env.name}`",
+            )
+        return sources
 
     def stop_app(self) -> None:
         for name in self.app_programs():

@@ -46,7 +46,7 @@ def checks(t: KubernetesTarget) -> list[Check]:
     def query(expr: str) -> list[Any]:
         return t.prometheus("api/v1/query", query=expr)["result"]  # type: ignore[no-any-return]
 
-    return out + content.dashboard_checks(t.env.root, query, t.rate_window(), settle(t), interval=1.0)
+    return out + content.dashboard_checks(t.env.root, query, t.rate_window(), settle(t), interval=1.0, cluster=True)
 
 
 def _nodes(t: KubernetesTarget) -> str:

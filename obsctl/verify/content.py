@@ -79,15 +79,26 @@ def grafana_provisioned(api: HttpApi, root: Path, settle: float, interval: float
 
 
 def dashboard_returns_data(
-    query: Callable[[str], list[Any]], text: str, window: str, settle: float, interval: float = 0.25
+    query: Callable[[str], list[Any]],
+    text: str,
+    window: str,
+    settle: float,
+    interval: float = 0.25,
+    cluster: bool = False,
 ) -> Callable[[], str]:
-    """A check: every panel query of one dashboard, made concrete, returns a non-empty result."""
+    """A check: every panel query of one dashboard, made concrete (the window, the template
+    variables' default selection), returns a non-empty result. Cluster-only queries
+    (kube-state-metrics) run only with `cluster`."""
 
     def run() -> str:
-        queries = dash.panel_queries(dash.load(text))
+        dashboard = dash.load(text)
+        queries = dash.panel_queries(dashboard, cluster=cluster)
+        values = dash.variable_values(dashboard)
 
         def probe() -> str:
-            empty = [f"'{title}' {ref}" for title, ref, expr in queries if not query(dash.concrete(expr, window))]
+            empty = [
+                f"'{title}' {ref}" for title, ref, expr in queries if not query(dash.concrete(expr, window, values))
+            ]
             if empty:
                 raise CheckFailed(f"{len(empty)}/{len(queries)} queries return nothing: {', '.join(empty)}")
             return f"{len(queries)} queries return data"
@@ -98,13 +109,18 @@ def dashboard_returns_data(
 
 
 def dashboard_checks(
-    root: Path, query: Callable[[str], list[Any]], window: str, settle: float, interval: float = 0.25
+    root: Path,
+    query: Callable[[str], list[Any]],
+    window: str,
+    settle: float,
+    interval: float = 0.25,
+    cluster: bool = False,
 ) -> list[Check]:
     """One check per dashboard of dashboards/: every panel query returns data."""
     return [
         Check(
             f"dashboard {stem}: every panel returns data",
-            dashboard_returns_data(query, text, window, settle, interval),
+            dashboard_returns_data(query, text, window, settle, interval, cluster),
             "dashboards",
         )
         for stem, text in r.load_dashboards(root).items()

@@ -65,12 +65,12 @@ def test_eks_loop() -> None:
         print(f"skipped: {reason}")
         pytest.skip(reason)
     try:
-        first = run("up")
+        first = run("up", "--yes")  # no terminal to confirm on
         assert first.returncode == 0
         assert "terraform apply" in first.stdout and "kubeconfig" in first.stdout
         assert "estimated cost" in first.stdout
 
-        again = run("up")
+        again = run("up", "--yes")
         assert again.returncode == 0 and "0/0 resource changes applied" in again.stdout
 
         verify = run("verify")

@@ -18,6 +18,11 @@ custom objects. It speaks:
   handlers a test registers, unless a NetworkPolicy in the namespace selects the Service's Pods
   and admits no source outside the cluster's Pods: the proxied connection comes from the API
   server, so such a policy blocks it (503, like a real API server whose dial times out);
+- Pod logs: GET /api/v1/namespaces/{ns}/pods/{name}/log, from lines a test writes with
+  `log()`, honouring `container` (required for a Pod with several containers, as the real API
+  requires it), `tailLines` (the last N lines), `sinceSeconds` (of those, the ones written in
+  the last N seconds: the kubelet applies the tail first), `timestamps` and `follow` (a
+  chunked stream of the lines written after, which ends when the Pod is deleted);
 - the pod portforward: a websocket upgrade (RFC 6455 framing, the v4.channel.k8s.io channel
   protocol the client's kubernetes.stream.portforward speaks), relayed to a TCP backend a test
   registers for the pod.
@@ -170,6 +175,8 @@ class FakeKube:
         self.tokens: set[str] = set()
         self.proxies: dict[tuple[str, str], ProxyHandler] = {}
         self.backends: dict[tuple[str, str], tuple[str, int]] = {}
+        # (namespace, pod, container) -> [(epoch seconds, line)]: what the container wrote
+        self.pod_logs: dict[tuple[str, str, str], list[tuple[float, str]]] = {}
         self.namespace_delete_delay = 0.0  # seconds a namespace stays Terminating even when empty
         self.watch_silence = False  # watches send nothing (a server that stops talking)
         self.stale_lists = 0  # the next N lists report resourceVersion 1 (history since compacted)
@@ -384,6 +391,17 @@ class FakeKube:
                     if time.monotonic() - since >= self.namespace_delete_delay:
                         self.remove("namespaces", name)
 
+    def log(self, namespace: str, pod: str, *lines: str, container: str | None = None, at: float | None = None) -> None:
+        """A container of a Pod writes lines (at `at`, epoch seconds; default now). The
+        container defaults to the Pod's first."""
+        with self.lock:
+            if container is None:
+                obj = self.objects[("pods", namespace, pod)]
+                container = obj["spec"]["containers"][0]["name"]
+            entries = self.pod_logs.setdefault((namespace, pod, container), [])
+            entries.extend((time.time() if at is None else at, line) for line in lines)
+            self.lock.notify_all()
+
     def compact(self) -> None:
         """Forget the watch history before now (a watch from an older version gets 410 Gone)."""
         with self.lock:
@@ -521,6 +539,8 @@ def _handler(fake: FakeKube) -> type[BaseHTTPRequestHandler]:
             resource, ns, name, sub = route
             if resource == "services" and sub.startswith("proxy"):
                 return self._proxy(ns, name, sub[len("proxy") :].lstrip("/"), q)
+            if resource == "pods" and sub == "log" and method == "GET":
+                return self._pod_log(ns, name, q)
             if resource == "pods" and sub == "portforward":
                 return self._portforward(ns, name, q)
             if method == "GET" and not name:
@@ -698,6 +718,68 @@ def _handler(fake: FakeKube) -> type[BaseHTTPRequestHandler]:
                 return self._status(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
             code, ctype, body = handler("/" + path, q)
             self._send(code, body, ctype)
+
+        def _pod_log(self, ns: str, name: str, q: dict[str, str]) -> None:
+            """GET .../pods/{name}/log as the API server answers it (validation messages included)."""
+            obj = fake.get("pods", name, ns)
+            if obj is None:
+                return self._status(404, "NotFound", f'pods "{name}" not found')
+            names = [c["name"] for c in obj["spec"]["containers"]]
+            container = q.get("container")
+            if container is None and len(names) > 1:
+                return self._status(
+                    400,
+                    "BadRequest",
+                    f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]",
+                )
+            container = container or names[0]
+            if container not in names:
+                return self._status(400, "BadRequest", f"container {container} is not valid for pod {name}")
+            tail = int(q["tailLines"]) if "tailLines" in q else None
+            since = int(q["sinceSeconds"]) if "sinceSeconds" in q else None
+            if (tail is not None and tail < 0) or (since is not None and since < 1):
+                return self._status(422, "Invalid", "PodLogOptions is invalid: tailLines >= 0, sinceSeconds >= 1")
+            stamps = q.get("timestamps", "").lower() in ("true", "1")
+            key = (ns, name, container)
+            with fake.lock:
+                entries = list(fake.pod_logs.get(key, []))
+            seen = len(entries)
+            if tail is not None:  # the kubelet seeks to the last N lines first ...
+                entries = entries[len(entries) - tail :] if tail else []
+            if since is not None:  # ... then skips those older than sinceSeconds
+                cutoff = time.time() - since
+                entries = [e for e in entries if e[0] >= cutoff]
+
+            def text(batch: list[tuple[float, str]]) -> bytes:
+                def stamp(t: float) -> str:
+                    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z "
+
+                return "".join(f"{stamp(t) if stamps else ''}{line}\n" for t, line in batch).encode()
+
+            if q.get("follow", "").lower() not in ("true", "1"):
+                return self._send(200, text(entries), "text/plain")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                if entries:
+                    self._chunk(text(entries))
+                while not fake._stop.is_set():
+                    with fake.lock:
+                        now = fake.pod_logs.get(key, [])
+                        batch, seen = now[seen:], len(now)
+                        gone = ("pods", ns, name) not in fake.objects
+                        if not batch and not gone:
+                            fake.lock.wait(0.1)
+                    if batch:
+                        self._chunk(text(batch))
+                    if gone:  # the container is gone: the stream ends
+                        break
+                self._chunk(b"")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
 
         # -- websocket port-forward (RFC 6455, server side) --
         def _portforward(self, ns: str, pod_name: str, q: dict[str, str]) -> None:

@@ -2,15 +2,22 @@
 
 A real `prometheus` scrapes a tiny stand-in for the app (a stdlib HTTP server exposing
 the app's metrics with counters that keep growing) every second and loads
-rules/fastapi.rules.yaml. Each panel expression, with `$__rate_interval` replaced the
-way obsctl does, must then return a non-empty result of real numbers; the rules must be
-loaded and evaluate without error.
+rules/fastapi.rules.yaml. Each panel expression, with `$__rate_interval` and the template
+variables substituted the way obsctl does (obsctl.verify.dashboards), must then return a
+non-empty result of real numbers -- with every variable on "All" (the default; `.*` also
+matches the namespace and pod labels the local target does not have), and with values the
+variables' own label_values() queries list picked, one and several; the rules must be loaded
+and evaluate without error.
+
+The cluster-only queries (kube-state-metrics) run against a stand-in kube-state-metrics
+scraped as its own job; the local target's checks leave them out.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import socket
 import subprocess
@@ -25,6 +32,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from obsctl.verify import dashboards as dash
 
 pytestmark = pytest.mark.integration
 
@@ -81,15 +90,31 @@ def exposition(ticks: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+# kube-state-metrics as on a cluster: obsctl's app, a Deployment without an autoscaler, and a
+# service whose Deployment an HPA scales (its spec.replicas, 9, is not what the HPA wants)
+KUBE_STATE = """\
+# TYPE kube_deployment_spec_replicas gauge
+kube_deployment_spec_replicas{namespace="observability",deployment="obsctl-app"} 2
+kube_deployment_spec_replicas{namespace="shop",deployment="cart"} 9
+# TYPE kube_deployment_status_replicas_available gauge
+kube_deployment_status_replicas_available{namespace="observability",deployment="obsctl-app"} 1
+kube_deployment_status_replicas_available{namespace="shop",deployment="cart"} 9
+# TYPE kube_horizontalpodautoscaler_status_desired_replicas gauge
+kube_horizontalpodautoscaler_status_desired_replicas{namespace="shop",horizontalpodautoscaler="cart"} 3
+# TYPE kube_horizontalpodautoscaler_status_current_replicas gauge
+kube_horizontalpodautoscaler_status_current_replicas{namespace="shop",horizontalpodautoscaler="cart"} 2
+"""
+
+
 class MetricsHandler(BaseHTTPRequestHandler):
     started = time.monotonic()
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        if self.path != "/metrics":
+        if self.path not in ("/metrics", "/kube-state"):
             self.send_error(404)
             return
         ticks = 1 + int((time.monotonic() - self.started) * 10)  # grows ten times a second
-        body = exposition(ticks).encode()
+        body = (exposition(ticks) if self.path == "/metrics" else KUBE_STATE).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         self.send_header("Content-Length", str(len(body)))
@@ -148,7 +173,15 @@ def prometheus(fake_app: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             {
                 "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
                 "rule_files": [str(RULES)],
-                "scrape_configs": [{"job_name": "fastapi", "static_configs": [{"targets": [fake_app]}]}],
+                "scrape_configs": [
+                    {"job_name": "fastapi", "static_configs": [{"targets": [fake_app]}]},
+                    {
+                        "job_name": "kube-state-metrics",
+                        "metrics_path": "/kube-state",
+                        "honor_labels": True,
+                        "static_configs": [{"targets": [fake_app]}],
+                    },
+                ],
             }
         )
     )
@@ -200,15 +233,82 @@ def panel_queries() -> list[pytest.param]:
     params = []
     for path in DASHBOARD_FILES:
         dashboard = json.loads(path.read_text())
-        for panel in dashboard["panels"]:
-            for target in panel.get("targets", []):
+        local = set(dash.panel_queries(dashboard, cluster=False))
+        for title, ref, expr in dash.panel_queries(dashboard):
+            scope = "local" if (title, ref, expr) in local else "cluster"
+            for selection in ("all", "one", "several"):
                 params.append(
-                    pytest.param(
-                        target["expr"],
-                        id=f"{dashboard['uid']}/{panel['id']}-{panel['title']}/{target['refId']}",
-                    )
+                    pytest.param(path.name, expr, selection, id=f"{dashboard['uid']}/{title}/{ref}/{scope}/{selection}")
                 )
     return params
+
+
+def label_values(prometheus: Prometheus, query: str, values: dict[str, str]) -> set[str]:
+    """What Grafana's label_values(selector, label) lists, asked of Prometheus' series API."""
+    m = re.fullmatch(r"label_values\((?:(.+), )?(\w+)\)", query)
+    assert m, query
+    selector, label = dash.concrete(m.group(1) or "", "1m", values), m.group(2)
+    series = prometheus.get("/api/v1/series", **{"match[]": selector})
+    return {s[label] for s in series if s.get(label)}
+
+
+def selection(prometheus: Prometheus, dashboard: dict, which: str) -> dict[str, str]:
+    """The variables' values: the defaults ("all"), or for each variable the first ("one") or
+    every ("several") value its own query lists, chosen in order as Grafana refreshes them."""
+    if which == "all":
+        return dash.variable_values(dashboard)
+    chosen: dict[str, list[str]] = {}
+    for var in dashboard["templating"]["list"]:
+        if var["type"] != "query":
+            continue
+        found = sorted(label_values(prometheus, var["query"], dash.variable_values(dashboard, chosen)))
+        if found:
+            chosen[var["name"]] = found[:1] if which == "one" else found
+    return dash.variable_values(dashboard, chosen)
+
+
+def test_variable_queries_list_what_runs(prometheus: Prometheus, fake_app: str) -> None:
+    """Locally: the app's job, instance and handlers; no namespace, no pod (so "All" is used)."""
+    dashboard = json.loads((REPO / "dashboards" / "fastapi-golden-signals.json").read_text())
+    values = dash.variable_values(dashboard)
+    deadline = prometheus.started + DATA_DEADLINE_S
+    while True:
+        found = {v["name"]: label_values(prometheus, v["query"], values) for v in dashboard["templating"]["list"][1:]}
+        if found["handler"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert found == {
+        "namespace": set(),
+        "job": {"fastapi"},
+        "instance": {fake_app},
+        "pod": set(),
+        "handler": set(HANDLERS),
+    }
+
+
+def test_replicas_panel_prefers_the_autoscaler(prometheus: Prometheus) -> None:
+    """Desired vs current: an HPA's desired/current replicas where a workload has one, else the
+    Deployment's spec.replicas / available replicas."""
+    dashboard = json.loads((REPO / "dashboards" / "fastapi-golden-signals.json").read_text())
+    values = dash.variable_values(dashboard)
+    panel = "Desired vs current replicas"
+    queries = {ref: expr for title, ref, expr in dash.panel_queries(dashboard) if title == panel}
+    deadline = prometheus.started + DATA_DEADLINE_S
+    while True:
+        got = {
+            ref: {
+                f"{s['metric']['namespace']}/{s['metric']['workload']}": float(s["value"][1])
+                for s in prometheus.get("/api/v1/query", query=dash.concrete(expr, RATE_INTERVAL, values))["result"]
+            }
+            for ref, expr in queries.items()
+        }
+        if all(got.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert got == {
+        "A": {"observability/obsctl-app": 2.0, "shop/cart": 3.0},
+        "B": {"observability/obsctl-app": 1.0, "shop/cart": 2.0},
+    }
 
 
 def expected_rules() -> tuple[set[str], set[str]]:
@@ -233,11 +333,12 @@ def test_rules_are_loaded_and_evaluate(prometheus: Prometheus) -> None:
     assert not firing
 
 
-@pytest.mark.parametrize("expr", panel_queries())
-def test_panel_query_returns_data(prometheus: Prometheus, expr: str) -> None:
-    query = expr.replace("$__rate_interval", RATE_INTERVAL)
+@pytest.mark.parametrize(("file", "expr", "which"), panel_queries())
+def test_panel_query_returns_data(prometheus: Prometheus, file: str, expr: str, which: str) -> None:
+    dashboard = json.loads((REPO / "dashboards" / file).read_text())
     deadline = prometheus.started + DATA_DEADLINE_S
     while True:
+        query = dash.concrete(expr, RATE_INTERVAL, selection(prometheus, dashboard, which))
         data = prometheus.get("/api/v1/query", query=query)
         values = [float(s["value"][1]) for s in data["result"]] if data["resultType"] == "vector" else []
         if values and all(math.isfinite(v) for v in values):

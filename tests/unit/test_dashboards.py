@@ -1,9 +1,11 @@
 """The Grafana dashboards in dashboards/: well-formed, stable identities, one datasource
 variable used everywhere, and PromQL that obsctl can run directly against Prometheus.
 
-obsctl verifies every panel query against Prometheus itself (no Grafana in between), so
-the only Grafana variable an expression may use is `$__rate_interval`, which obsctl
-replaces with a concrete window.
+obsctl verifies every panel query against Prometheus itself (no Grafana in between), so an
+expression may use only `$__rate_interval` (replaced with a concrete window) and template
+variables the dashboard defines with a default obsctl can substitute (obsctl.verify.dashboards).
+A target marked cluster-only (`"obsctlScope": "cluster"`) may use kube-state-metrics' metrics,
+and only those; no other target may.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from obsctl.verify import dashboards as dash
+
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD_FILES = sorted((REPO / "dashboards").glob("*.json"))
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-ALLOWED_VARIABLES = {"__rate_interval"}
+BUILTIN_VARIABLES = {"__rate_interval"}
 # Other code and docs link to these; changing one breaks bookmarks and provisioning.
 STABLE_UIDS = {
     "fastapi-golden-signals.json": "obsctl-fastapi-golden",
@@ -116,12 +120,59 @@ def test_every_panel_queries_prometheus_through_the_variable(dashboard_file: Pat
             assert "legendFormat" in target, f"{title}/{target['refId']}: no legendFormat"
 
 
-def test_no_template_variables_but_rate_interval(dashboard_file: Path) -> None:
-    for panel, target in exprs(load(dashboard_file)):
+def test_variables_used_are_defined_and_checkable(dashboard_file: Path) -> None:
+    """Every variable an expression uses is a built-in or defined by the dashboard, and obsctl
+    can substitute all of them (no `$name` is left; `$1` in label_replace is not a variable)."""
+    dashboard = load(dashboard_file)
+    defined = {v["name"] for v in dashboard["templating"]["list"]}
+    values = dash.variable_values(dashboard)
+    for panel, target in exprs(dashboard):
         expr = target["expr"]
-        used = set(re.findall(r"\$\{?(\w+)", expr))
-        assert used <= ALLOWED_VARIABLES, f"{panel['title']}/{target['refId']}: {used - ALLOWED_VARIABLES}"
-        assert "[[" not in expr, f"{panel['title']}/{target['refId']}: old-style variable"
+        used = set(re.findall(r"\$\{?([A-Za-z_]\w*)", expr))
+        where = f"{panel['title']}/{target['refId']}"
+        assert used <= BUILTIN_VARIABLES | defined, f"{where}: {used - BUILTIN_VARIABLES - defined}"
+        assert "[[" not in expr, f"{where}: old-style variable"
+        assert not re.search(r"\$\{?[A-Za-z_]", dash.concrete(expr, "1m", values)), f"{where}: left unsubstituted"
+
+
+def test_query_variables_default_to_something_that_matches_locally(dashboard_file: Path) -> None:
+    """Locally no series has a namespace or pod label: a variable's "All" must be a regex that
+    also matches a missing label (`.*`), and a variable's query must be a label_values()."""
+    for var in load(dashboard_file)["templating"]["list"]:
+        if var["type"] != "query":
+            continue
+        assert var["includeAll"] and var["allValue"] == ".*", var["name"]
+        assert var["datasource"] == DATASOURCE, var["name"]
+        assert re.fullmatch(r"label_values\((.+, )?\w+\)", var["query"]), var["query"]
+
+
+def test_only_kube_state_metrics_queries_are_cluster_only(dashboard_file: Path) -> None:
+    dashboard = load(dashboard_file)
+    for panel, target in exprs(dashboard):
+        metrics = set(re.findall(r"([a-zA-Z_:][\w:]*)\{", target["expr"]))
+        where = f"{panel['title']}/{target['refId']}"
+        if target.get("obsctlScope") == dash.CLUSTER_SCOPE:
+            assert metrics and all(m.startswith("kube_") for m in metrics), f"{where}: {metrics}"
+            assert panel["description"].startswith("Clusters only"), where
+        else:
+            assert "obsctlScope" not in target, where
+            assert not any(m.startswith("kube_") for m in metrics), f"{where}: mark it cluster-only"
+    local = {(t, r) for t, r, _ in dash.panel_queries(dashboard, cluster=False)}
+    marked = {(p["title"], t["refId"]) for p, t in exprs(dashboard) if t.get("obsctlScope")}
+    assert not local & marked
+
+
+def test_golden_signals_breaks_down_by_handler_and_shows_replicas_on_clusters() -> None:
+    dashboard = load(REPO / "dashboards" / "fastapi-golden-signals.json")
+    names = [v["name"] for v in dashboard["templating"]["list"]]
+    assert names == ["datasource", "namespace", "job", "instance", "pod", "handler"]
+    by_title = {p["title"]: p for p in panels(dashboard)}
+    for title in ("Request rate by handler", "Error ratio by handler", "P95 latency by handler"):
+        assert all("by (handler" in t["expr"] for t in by_title[title]["targets"]), title
+    replicas = by_title["Desired vs current replicas"]["targets"]
+    assert {t["obsctlScope"] for t in replicas} == {"cluster"}
+    assert "kube_horizontalpodautoscaler_status_desired_replicas" in replicas[0]["expr"]
+    assert "kube_deployment_spec_replicas" in replicas[0]["expr"]
 
 
 @pytest.mark.integration
@@ -140,7 +191,7 @@ def test_every_expr_parses(tmp_path: Path) -> None:
                 "rules": [
                     {
                         "record": f"dashboard_check:{slug}_{panel['id']}_{target['refId']}:expr",
-                        "expr": target["expr"].replace("$__rate_interval", "1m"),
+                        "expr": dash.concrete(target["expr"], "1m", dash.variable_values(dashboard)),
                     }
                     for panel, target in exprs(dashboard)
                 ],

@@ -62,8 +62,9 @@ def test_default_source_is_the_repository_terraform(tmp_path: Path) -> None:
 
 def test_up_runs_terraform_then_the_kubernetes_layer(tmp_path: Path) -> None:
     names = [s.name for s in target(tmp_path).up_stages()]
-    assert names[:7] == [
+    assert names[:8] == [
         "aws preflight",
+        "confirm",
         "terraform render",
         "terraform init",
         "terraform apply",
@@ -71,7 +72,7 @@ def test_up_runs_terraform_then_the_kubernetes_layer(tmp_path: Path) -> None:
         "eks cluster active",
         "kubeconfig",
     ]
-    assert len(names) > 7  # the Kubernetes layer's own stages follow, composed
+    assert len(names) > 8  # the Kubernetes layer's own stages follow, composed
     # Prometheus' EBS volume gets obsctl's encrypted gp3 class before kube-prometheus-stack comes
     assert names.index("storage class") < names.index("kube-prometheus-stack")
 

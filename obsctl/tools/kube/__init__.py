@@ -10,6 +10,7 @@ A small facade over what obsctl's Kubernetes layer needs, one module per concern
     owned        what obsctl owns besides namespaces: its releases' LoadBalancers and PVCs,
                  their volumes, its StorageClass and Secrets
     reach        the API server's service proxy, and port-forwards bound to 127.0.0.1
+    logs         Pod logs by label selector, read or followed, each line tagged with its Pod
     ownership    obsctl's mark, and which objects belong to its Helm releases
     views        small views of objects and the verdicts of the waits
     errors       the ONE function that translates the library's failures (`_translate`): no
@@ -23,6 +24,7 @@ from __future__ import annotations
 from obsctl.tools.kube.client import REQUEST_TIMEOUT
 from obsctl.tools.kube.errors import Conflict, NotFound, _guarded, _translate
 from obsctl.tools.kube.kubeconfig import guard_context, kubeconfig_contexts
+from obsctl.tools.kube.logs import Logs
 from obsctl.tools.kube.namespaces import Namespaces
 from obsctl.tools.kube.owned import Owned
 from obsctl.tools.kube.ownership import (
@@ -50,7 +52,7 @@ from obsctl.tools.kube.views import (
 from obsctl.tools.kube.workloads import Workloads
 
 
-class Kube(Namespaces, Workloads, Owned, Reach):
+class Kube(Namespaces, Workloads, Owned, Reach, Logs):
     """A client bound to one kubeconfig file and one context (obsctl.tools.kube.client), with
     every part of the adapter."""
 

@@ -1,6 +1,11 @@
 """Reaching what runs in the cluster from this machine: a GET through the API server's service
 proxy (for checks), and a port-forward to a Ready pod bound to 127.0.0.1 (for UIs, and for the
-app, whose NetworkPolicy keeps the service proxy out)."""
+app, whose NetworkPolicy keeps the service proxy out).
+
+A port-forward behind a Service checks, for each new connection, that the Pod it forwards to
+is still there and Ready, and picks another Ready Pod when it is not (a restart, a rollout):
+`kubectl port-forward svc/...` picks one Pod for good, so every connection fails after it goes.
+Each failure of a connection is reported as it happens (`on_error`), not only collected."""
 
 from __future__ import annotations
 
@@ -13,7 +18,8 @@ from typing import Any
 
 from obsctl.errors import ObsctlError, PreflightError, ToolError
 from obsctl.tools.kube.client import Client
-from obsctl.tools.kube.errors import _guarded
+from obsctl.tools.kube.errors import NotFound, _guarded
+from obsctl.tools.kube.views import _pod_info
 
 
 class Reach(Client):
@@ -56,6 +62,39 @@ class Reach(Client):
             return pods[0].name, pods[0].container_ports[target]
         return pods[0].name, int(target)
 
+    def pod_ready(self, namespace: str, pod: str) -> bool:
+        """The Pod exists, is not being deleted, and is Ready."""
+        try:
+            obj = self._call(f"read pod {namespace}/{pod}", self.core.read_namespaced_pod, pod, namespace)
+        except NotFound:
+            return False
+        return obj.metadata.deletion_timestamp is None and _pod_info(obj).ready
+
+    def port_forward_service(
+        self,
+        namespace: str,
+        service: str,
+        port: int | str | None,
+        local_port: int = 0,
+        on_error: Callable[[str], None] | None = None,
+    ) -> PortForward:
+        """Listen on 127.0.0.1:local_port and forward each connection to a Ready Pod behind the
+        Service, choosing again when the chosen Pod is gone or not Ready (said to `on_error`)."""
+        chosen = [self.ready_pod_for_service(namespace, service, port)]
+        lock = threading.Lock()
+
+        def connect() -> socket.socket:
+            with lock:
+                pod, pod_port = chosen[0]
+                if not self.pod_ready(namespace, pod):
+                    chosen[0] = self.ready_pod_for_service(namespace, service, port)
+                    if on_error is not None:
+                        on_error(f"pod {namespace}/{pod} is gone or not Ready; now forwarding to {chosen[0][0]}")
+                pod, pod_port = chosen[0]
+            return self._handshake(namespace, pod, pod_port)
+
+        return PortForward(connect, local_port, on_error)
+
     def port_forward(self, namespace: str, pod: str, remote_port: int, local_port: int = 0) -> PortForward:
         """Listen on 127.0.0.1:local_port (0 = any free port) and pipe every connection to the
         pod's port through the API server (kubernetes.stream.portforward, a websocket).
@@ -64,35 +103,44 @@ class Reach(Client):
         so each handshake gets a client of its own (same configuration, same credentials):
         calls other threads make on `self.api_client` meanwhile stay plain HTTP.
         """
+        return PortForward(lambda: self._handshake(namespace, pod, remote_port), local_port)
+
+    def _handshake(self, namespace: str, pod: str, remote_port: int) -> socket.socket:
+        """One upstream connection to the Pod's port (kubernetes.stream.portforward's websocket)."""
         from kubernetes import client
         from kubernetes.stream import portforward
 
-        def connect() -> socket.socket:
-            with _guarded(f"port-forward to pod {namespace}/{pod}:{remote_port}", self.server):
-                own = client.ApiClient(self.api_client.configuration)
-                try:
-                    pf = portforward(
-                        client.CoreV1Api(own).connect_get_namespaced_pod_portforward,
-                        pod,
-                        namespace,
-                        ports=str(remote_port),
-                    )
-                finally:
-                    own.close()
-                return pf.socket(remote_port)  # type: ignore[no-any-return]
-
-        return PortForward(connect, local_port)
+        with _guarded(f"port-forward to pod {namespace}/{pod}:{remote_port}", self.server):
+            own = client.ApiClient(self.api_client.configuration)
+            try:
+                pf = portforward(
+                    client.CoreV1Api(own).connect_get_namespaced_pod_portforward,
+                    pod,
+                    namespace,
+                    ports=str(remote_port),
+                )
+            finally:
+                own.close()
+            return pf.socket(remote_port)  # type: ignore[no-any-return]
 
 
 class PortForward:
     """A local TCP listener on 127.0.0.1; each accepted connection gets its own upstream from
     `connect` (a socket to the pod's port) and is piped both ways by a thread.
 
-    The listener and the piping do not know Kubernetes: `connect` is the seam.
+    The listener and the piping do not know Kubernetes: `connect` is the seam. A connection
+    that cannot be made is closed, its error kept in `errors` and, as it happens, passed to
+    `on_error` (the CLI prints it on stderr).
     """
 
-    def __init__(self, connect: Callable[[], socket.socket], local_port: int = 0) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], socket.socket],
+        local_port: int = 0,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
         self._connect = connect
+        self._on_error = on_error
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -126,6 +174,8 @@ class PortForward:
             upstream = self._connect()
         except ObsctlError as exc:
             self.errors.append(exc.message)
+            if self._on_error is not None:  # before the close: said by the time the client sees it
+                self._on_error(exc.message)
             client_sock.close()
             return
         try:

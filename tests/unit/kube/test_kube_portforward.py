@@ -139,3 +139,70 @@ def test_port_forward_without_a_ready_pod(fake: FakeKube, target: KubernetesTarg
     with pytest.raises(ToolError) as info:
         target.port_forward("grafana", 0, False, print, wait=lambda fwd: None)
     assert "no Ready pod behind service monitoring/kube-prometheus-stack-grafana" in info.value.message
+
+
+def _named_backend(name: str) -> ThreadingHTTPServer:
+    class Named(_Pod):
+        def do_GET(self) -> None:  # noqa: N802
+            body = f"{name} says {self.path}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Named)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_port_forward_picks_a_ready_pod_again_and_says_what_fails(fake: FakeKube, target: KubernetesTarget) -> None:
+    """The chosen Pod becomes not Ready, then goes: new connections reach another Ready Pod; with
+    none left, each failed connection is told to `warn` while the forward runs, not afterwards."""
+    labels = {"app.kubernetes.io/name": "grafana"}
+    fake.put("namespaces", {"metadata": {"name": "monitoring"}})
+    fake.put(
+        "services",
+        {
+            "metadata": {"name": "kube-prometheus-stack-grafana"},
+            "spec": {"selector": labels, "ports": [{"name": "http-web", "port": 80, "targetPort": "grafana"}]},
+        },
+        "monitoring",
+    )
+    servers = {}
+    for name in ("grafana-a", "grafana-b"):
+        fake.put("pods", pod(name, labels, ready=True, ports={"grafana": 3000}), "monitoring")
+        servers[name] = _named_backend(name)
+        fake.backends[("monitoring", name)] = servers[name].server_address  # type: ignore[assignment]
+    target.kube.ensure_admin_secret("monitoring", target.k.grafana_admin_secret, target.owner)
+    warned: list[str] = []
+    seen: list[str] = []
+
+    def get(fwd: k.PortForward) -> str:
+        try:
+            return httpx.get(f"{fwd.url}/api/health", timeout=5).text
+        except httpx.HTTPError as exc:
+            return f"failed: {exc.__class__.__name__}"
+
+    def wait(fwd: k.PortForward) -> None:
+        seen.append(get(fwd))
+        fake.update("pods", "grafana-a", "monitoring", status={"conditions": [{"type": "Ready", "status": "False"}]})
+        seen.append(get(fwd))
+        fake.update("pods", "grafana-a", "monitoring", status={"conditions": [{"type": "Ready", "status": "True"}]})
+        fake.remove("pods", "grafana-b", "monitoring")
+        seen.append(get(fwd))
+        n = len(warned)
+        fake.remove("pods", "grafana-a", "monitoring")
+        seen.append(get(fwd))
+        seen.append(f"warned while running: {len(warned) - n}")
+
+    try:
+        target.port_forward("grafana", 0, False, lambda _: None, wait=wait, warn=warned.append)
+    finally:
+        for server in servers.values():
+            server.shutdown()
+            server.server_close()
+    assert seen[:3] == ["grafana-a says /api/health", "grafana-b says /api/health", "grafana-a says /api/health"]
+    assert seen[3].startswith("failed: ") and seen[4] == "warned while running: 1", (seen, warned)
+    assert warned[0] == "pod monitoring/grafana-a is gone or not Ready; now forwarding to grafana-b"
+    assert warned[1] == "pod monitoring/grafana-b is gone or not Ready; now forwarding to grafana-a"
+    assert "no Ready pod behind service monitoring/kube-prometheus-stack-grafana" in warned[2]
