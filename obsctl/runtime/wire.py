@@ -203,7 +203,7 @@ def serve_http(host: str, port: int, rec: Recorder, pd_keys: set[str], og_keys: 
 
 
 def serve_smtp(host: str, port: int, rec: Recorder, users: dict[str, str], cert: Path, key: Path) -> Any:
-    """A real SMTP server: STARTTLS required, then AUTH (PLAIN or LOGIN), then the message."""
+    """A real SMTP server: STARTTLS required, then AUTH (PLAIN), then the message."""
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -211,7 +211,8 @@ def serve_smtp(host: str, port: int, rec: Recorder, users: dict[str, str], cert:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
         login, password = auth_data.login.decode(), auth_data.password.decode()
-        return AuthResult(success=users.get(login) == password and login in users)
+        ok = login in users and users[login] == password
+        return AuthResult(success=ok, handled=False, auth_data=login if ok else None)  # handled=False: 535 on failure
 
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -223,7 +224,7 @@ def serve_smtp(host: str, port: int, rec: Recorder, users: dict[str, str], cert:
                 "to": list(envelope.rcpt_tos),
                 "subject": subject,
                 "tls": session.ssl is not None,
-                "auth_user": (session.auth_data.login.decode() if session.auth_data else None),
+                "auth_user": session.auth_data if session.authenticated else None,
                 "content_type": msg.get_content_type(),
                 "body": body.get_content()[:20000] if body is not None else "",
             }
