@@ -132,11 +132,26 @@ class SlackReceiver(_Model):
     send_resolved: bool = Field(True, description="Also notify when the alert resolves.")
 
 
+def _matching(pattern: str, what: str) -> Any:
+    """A validator that names what a value must look like (a bare regex helps nobody)."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise ValueError(f"'{value}' is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
 EnvVar = Annotated[
     str,
-    Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128, description="An environment variable's name."),
+    Field(max_length=128, description="An environment variable's name."),
+    _matching(r"^[A-Za-z_][A-Za-z0-9_]*$", "an environment variable name (letters, digits, _; e.g. PD_ROUTING_KEY)"),
 ]
-HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+HttpUrl = Annotated[str, _matching(r"^https?://[^\s/]+(/\S*)?$", "an http(s):// URL")]
+Address = Annotated[str, _matching(r"^[^@\s,]+@[^@\s,]+$", "one e-mail address (name@domain)")]
+HostPort = Annotated[str, _matching(r"^[A-Za-z0-9.-]+:[0-9]{1,5}$", "host:port (e.g. smtp.example.com:587)")]
 
 
 class PagerDutyReceiver(_Model):
@@ -155,11 +170,9 @@ class PagerDutyReceiver(_Model):
 class EmailReceiver(_Model):
     """E-mail over SMTP. STARTTLS is always required (`require_tls`), so no password crosses in clear."""
 
-    to: str = Field(..., pattern=r"^[^@\s,]+@[^@\s,]+$", description="Recipient address.")
-    sender: str = Field(..., alias="from", pattern=r"^[^@\s,]+@[^@\s,]+$", description="From address.")
-    smarthost: str = Field(
-        ..., pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$", description="SMTP server as host:port (e.g. smtp.example.com:587)."
-    )
+    to: Address = Field(..., description="Recipient address.")
+    sender: Address = Field(..., alias="from", description="From address.")
+    smarthost: HostPort = Field(..., description="SMTP server as host:port (e.g. smtp.example.com:587).")
     auth_username: str | None = Field(None, description="SMTP AUTH user name (not a secret).")
     auth_password_env: EnvVar | None = Field(None, description="Environment variable that holds the SMTP password.")
     ca_file: str | None = Field(
