@@ -122,13 +122,15 @@ def checklist(env: Environment, target: Target, fire_drill: bool) -> tuple[list[
         pod_down = local.drill_pod_down(target) + receivers.local_delivery(target, receivers.POD_DOWN, since)  # type: ignore[arg-type]
         drills = [pod_down, local.drill_error_rate(target)] if fire_drill else []  # type: ignore[arg-type]
         return local.checks(target) + receivers.local_checks(target), drills  # type: ignore[arg-type]
+    from obsctl.verify import receivers
+
+    routing = receivers.routing_checks(env.spec.alerting, None)  # every receiver reachable (amtool)
     if env.target == "eks":  # the AWS layer's checks, then the Kubernetes layer's on the new cluster
         from obsctl.verify import eks
 
-        return eks.checks(target), (eks.drills(target) if fire_drill else [])  # type: ignore[arg-type]
-    from obsctl.verify import cluster, receivers
+        return eks.checks(target) + routing, (eks.drills(target) if fire_drill else [])  # type: ignore[arg-type]
+    from obsctl.verify import cluster
 
-    routing = receivers.routing_checks(env.spec.alerting, None)
     return cluster.checks(target) + routing, ([cluster.drill_pod_down(target)] if fire_drill else [])  # type: ignore[arg-type]
 
 

@@ -216,3 +216,27 @@ def test_verify_finds_a_receiver_no_route_reaches() -> None:
     bad = results["receiver forgotten reachable from the routing tree"]
     assert bad.status == "fail" and "no route reaches receiver forgotten" in bad.detail
     assert [res.name for res in results.values() if res.status == "fail"] == [bad.name]
+
+
+def test_local_preflight_supplies_only_its_own_sinks_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repository's local environment needs no variable set (obsctl supplies OBSCTL_LOCAL_* for
+    its own sinks), but a receiver the user adds is refused until its variable is exported."""
+    from obsctl.targets.local import LocalTarget
+    from tests.conftest import ROOT, make_project
+
+    for var in [v for v in __import__("os").environ if v.startswith("OBSCTL_LOCAL_")] + ["MY_PD_KEY"]:
+        monkeypatch.delenv(var, raising=False)
+    doc = yaml.safe_load((ROOT / "obsctl.yaml").read_text())
+    alerting = doc["environments"]["local"]["alerting"]
+    refs = r.receiver_secrets(c.AlertingSettings.model_validate(alerting))
+    own = LocalTarget(c.load(str(ROOT / "obsctl.yaml"), "local")).own_secrets()
+    assert len(refs) >= 4 and {ref.env_var for ref in refs} <= set(own)
+    r.secret_values(refs, own)  # nothing missing on a fresh machine
+
+    alerting["receivers"].append({"name": "mine", "pagerduty": [{"routing_key_env": "MY_PD_KEY"}]})
+    alerting["page"].append("mine")
+    config = make_project(tmp_path, yaml.safe_dump(doc))
+    target = LocalTarget(c.load(str(config), "local"))
+    with pytest.raises(PreflightError) as info:
+        target.preflight()
+    assert "MY_PD_KEY" in info.value.message and "OBSCTL_LOCAL" not in info.value.message
