@@ -113,7 +113,7 @@ def pagerduty(rec: Recorder, path: str, msg: Any, keys: set[str]) -> dict[str, A
     if errors:
         raise Rejected(400, {"status": "invalid event", "message": "Event object is invalid", "errors": errors})
     dedup = dedup or uuid.uuid4().hex
-    status = {"trigger": "firing", "resolve": "resolved"}.get(action, "acknowledged")
+    status = {"trigger": "firing", "resolve": "resolved"}.get(str(action), "acknowledged")
     safe = {k: v for k, v in msg.items() if k != "routing_key"}  # the key is a secret: never recorded
     rec.add("pagerduty", path, status, str(body.get("summary", "")), dedup, _fingerprint(msg["routing_key"]), safe)
     return {"status": "success", "message": "Event processed", "dedup_key": dedup}

@@ -112,30 +112,38 @@ def expectations(
         url = hook.url or secret(hook.url_env or "")
         if not _is_sink(url, sink_base):
             return None
-        out.append(("webhook", lambda n, name=rec.name: n["kind"] == "webhook" and n["target"] == name))
+        out.append(("webhook", _belongs("webhook", target=rec.name)))
     for s in rec.slack:
         url = secret(s.api_url_env)
         if not _is_sink(url, sink_base):
             return None
         path = urlsplit(url).path
-        out.append(
-            ("slack", lambda n, p=path, c=s.channel: n["kind"] == "slack" and n["path"] == p and n["target"] == c)
-        )
+        out.append(("slack", _belongs("slack", path=path, target=s.channel)))
     for pd in rec.pagerduty:
         if not pd.url or not _is_sink(pd.url, sink_base):
             return None
         key = secret(pd.routing_key_env)[:4] + "…"
-        out.append(("pagerduty", lambda n, k=key: n["kind"] == "pagerduty" and n["target"] == k))
+        out.append(("pagerduty", _belongs("pagerduty", target=key)))
     for og in rec.opsgenie:
         if not og.api_url or not _is_sink(og.api_url, sink_base):
             return None
         key = secret(og.api_key_env)[:4] + "…"
-        out.append(("opsgenie", lambda n, k=key: n["kind"] == "opsgenie" and n["target"] == k))
+        out.append(("opsgenie", _belongs("opsgenie", target=key)))
     for mail in rec.email:
         if mail.smarthost not in (f"127.0.0.1:{smtp_port}", f"localhost:{smtp_port}"):
             return None
-        out.append(("email", lambda n, to=mail.to: n["kind"] == "email" and to in n["target"].split(",")))
+        out.append(("email", _belongs("email", target=mail.to)))
     return out
+
+
+def _belongs(kind: str, **fields: str) -> Callable[[dict[str, Any]], bool]:
+    """Does a sink record come from this integration: its kind, and what identifies the receiver
+    (the webhook's receiver name, Slack's path and channel, the key's first characters, the recipient)."""
+
+    def match(record: dict[str, Any]) -> bool:
+        return bool(record.get("kind") == kind and all(record.get(k) == v for k, v in fields.items()))
+
+    return match
 
 
 def delivered(records: list[dict[str, Any]], belongs: Callable[[dict[str, Any]], bool], alert: str) -> str:
