@@ -7,7 +7,7 @@ HTTP (one port, by path; each answers as the real service does, and rejects what
                                 acknowledge | resolve, dedup_key, payload summary/source/severity; 202
   POST /opsgenie/v2/alerts      Opsgenie Alert API: `Authorization: GenieKey <known key>`, a message;
   POST /opsgenie/v2/alerts/<alias>/close?identifierType=alias            202 "Request will be processed"
-  POST (any other path)         Alertmanager's generic webhook JSON (what obsctl.runtime.sink takes)
+  POST (any other path)         Alertmanager's generic webhook JSON, recorded as it came
   GET  /notifications[?kind=K]  every record (what drills read); GET /healthz
 SMTP (its own port, with --smtp-port): aiosmtpd with STARTTLS required before AUTH (PLAIN)
 and AUTH (PLAIN) required before MAIL, on a certificate obsctl generates at `up`.
@@ -188,7 +188,7 @@ def serve_http(host: str, port: int, rec: Recorder, pd_keys: set[str], og_keys: 
                     self._json(202, pagerduty(rec, path, msg, pd_keys))
                 elif path.startswith("/opsgenie/"):
                     self._json(202, opsgenie(rec, self.path, msg, self.headers.get("Authorization", ""), og_keys))
-                else:  # Alertmanager's generic webhook, as obsctl.runtime.sink records it
+                else:  # Alertmanager's generic webhook: the payload as it came, as obsctl always recorded it
                     status = str(msg.get("status", "")) if isinstance(msg, dict) else ""
                     target = str(msg.get("receiver", "")) if isinstance(msg, dict) else ""
                     key = str(msg.get("groupKey", "")) if isinstance(msg, dict) else ""

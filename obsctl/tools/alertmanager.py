@@ -28,7 +28,7 @@ class Alertmanager(HttpApi):
 
 
 class Sink(HttpApi):
-    """obsctl's webhook sink (obsctl.runtime.sink): what Alertmanager delivered."""
+    """obsctl's receiver sinks (obsctl.runtime.wire): what Alertmanager delivered."""
 
     def __init__(self, base_url: str, timeout: float = 5.0) -> None:
         super().__init__(base_url, "webhook sink", timeout)
