@@ -132,12 +132,107 @@ class SlackReceiver(_Model):
     send_resolved: bool = Field(True, description="Also notify when the alert resolves.")
 
 
+def _matching(pattern: str, what: str) -> Any:
+    """A validator that names what a value must look like (a bare regex helps nobody)."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise ValueError(f"'{value}' is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+EnvVar = Annotated[
+    str,
+    Field(max_length=128, description="An environment variable's name."),
+    _matching(r"^[A-Za-z_][A-Za-z0-9_]*$", "an environment variable name (letters, digits, _; e.g. PD_ROUTING_KEY)"),
+]
+HttpUrl = Annotated[str, _matching(r"^https?://[^\s/]+(/\S*)?$", "an http(s):// URL")]
+Address = Annotated[str, _matching(r"^[^@\s,]+@[^@\s,]+$", "one e-mail address (name@domain)")]
+HostPort = Annotated[str, _matching(r"^[A-Za-z0-9.-]+:[0-9]{1,5}$", "host:port (e.g. smtp.example.com:587)")]
+
+
+class PagerDutyReceiver(_Model):
+    """PagerDuty Events API v2. The routing (integration) key is a secret: only read from the environment."""
+
+    routing_key_env: EnvVar = Field(..., description="Environment variable that holds the routing key.")
+    url: HttpUrl | None = Field(
+        None, description="Events API URL override (default PagerDuty's); locally obsctl's own sink."
+    )
+    severity: Literal["critical", "error", "warning", "info"] | None = Field(
+        None, description="PagerDuty severity; default: Alertmanager's (`error`)."
+    )
+    send_resolved: bool = Field(True, description="Also resolve the incident when the alert resolves.")
+
+
+class EmailReceiver(_Model):
+    """E-mail over SMTP. STARTTLS is always required (`require_tls`), so no password crosses in clear."""
+
+    to: Address = Field(..., description="Recipient address.")
+    sender: Address = Field(..., alias="from", description="From address.")
+    smarthost: HostPort = Field(..., description="SMTP server as host:port (e.g. smtp.example.com:587).")
+    auth_username: str | None = Field(None, description="SMTP AUTH user name (not a secret).")
+    auth_password_env: EnvVar | None = Field(None, description="Environment variable that holds the SMTP password.")
+    ca_file: str | None = Field(
+        None, description="CA bundle that signs the server's certificate (relative paths: from the config file)."
+    )
+    insecure_skip_verify: bool = Field(False, description="Skip certificate verification (a self-signed test server).")
+    send_resolved: bool = Field(True, description="Also mail when the alert resolves.")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _auth_pair(self) -> EmailReceiver:
+        if (self.auth_username is None) != (self.auth_password_env is None):
+            raise ValueError("give both auth_username and auth_password_env, or neither")
+        if self.ca_file and self.insecure_skip_verify:
+            raise ValueError("give ca_file or insecure_skip_verify, not both")
+        return self
+
+
+class OpsgenieReceiver(_Model):
+    """Opsgenie Alert API (v2). The API key is a secret: only read from the environment."""
+
+    api_key_env: EnvVar = Field(..., description="Environment variable that holds the Opsgenie API key.")
+    api_url: HttpUrl | None = Field(
+        None, description="API base URL override (default api.opsgenie.com; EU accounts: api.eu.opsgenie.com)."
+    )
+    priority: Literal["P1", "P2", "P3", "P4", "P5"] | None = Field(None, description="Alert priority.")
+    send_resolved: bool = Field(True, description="Also close the Opsgenie alert when the alert resolves.")
+
+
 class Receiver(_Model):
     """A named receiver for Alertmanager."""
 
     name: Name = Field(..., description="Receiver name used by routes.")
     webhooks: list[WebhookReceiver] = Field(default_factory=list, description="Webhook targets.")
     slack: list[SlackReceiver] = Field(default_factory=list, description="Slack targets.")
+    pagerduty: list[PagerDutyReceiver] = Field(default_factory=list, description="PagerDuty (Events v2) targets.")
+    email: list[EmailReceiver] = Field(default_factory=list, description="E-mail targets.")
+    opsgenie: list[OpsgenieReceiver] = Field(default_factory=list, description="Opsgenie targets.")
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in ("null", "obsctl-sink"):
+            raise ValueError(f"'{value}' is obsctl's own receiver; pick another name")
+        return value
+
+
+class SeverityReceivers(_Model):
+    """Who hears what: `page` gets severity=critical, `ticket` gets severity=warning."""
+
+    page: list[Name] = Field(default_factory=list, description="Receivers paged for severity=critical.")
+    ticket: list[Name] = Field(default_factory=list, description="Receivers ticketed for severity=warning.")
+
+
+class HeartbeatSettings(_Model):
+    """The dead man's switch: Watchdog always fires, and this receiver hears it every `repeat_interval`."""
+
+    receiver: Name = Field(..., description="Receiver of the Watchdog heartbeat (declared under receivers).")
+    repeat_interval: Duration = Field("1m", description="How often the heartbeat is sent again.")
 
 
 class Route(_Model):
@@ -157,6 +252,19 @@ class AlertingSettings(_Model):
     repeat_interval: Duration = Field("4h", description="Resend a still-firing group after this.")
     receivers: list[Receiver] = Field(default_factory=list, description="Receivers besides obsctl's own sink.")
     routes: list[Route] = Field(default_factory=list, description="Child routes, first match wins.")
+    page: list[Name] = Field(
+        default_factory=list, description="Receivers for severity=critical (after `routes`, unless a team has its own)."
+    )
+    ticket: list[Name] = Field(
+        default_factory=list, description="Receivers for severity=warning (after `routes`, unless a team has its own)."
+    )
+    teams: dict[Name, SeverityReceivers] = Field(
+        default_factory=dict,
+        description="Per value of the `team` label: its own page/ticket receivers (an empty list: the global one).",
+    )
+    heartbeat: HeartbeatSettings | None = Field(
+        None, description="Dead man's switch receiver for Watchdog; without it Watchdog goes to `null`."
+    )
     for_overrides: dict[str, Duration] = Field(
         default_factory=dict,
         description="Per-alert `for:` durations replacing those in rules/ (local profile: keep drills short).",
@@ -171,6 +279,21 @@ class AlertingSettings(_Model):
                     f"routes[{i}].receiver '{route.receiver}' is not declared under receivers"
                     f" (declared: {', '.join(sorted(names)) or 'none'})"
                 )
+        named = [("page", n) for n in self.page] + [("ticket", n) for n in self.ticket]
+        named += [
+            (f"teams.{t}.{k}", n) for t, s in self.teams.items() for k in ("page", "ticket") for n in getattr(s, k)
+        ]
+        if self.heartbeat:
+            named.append(("heartbeat.receiver", self.heartbeat.receiver))
+        for where, name in named:
+            if name not in names:
+                raise ValueError(
+                    f"{where}: receiver '{name}' is not declared under receivers"
+                    f" (declared: {', '.join(sorted(names)) or 'none'})"
+                )
+        dupes = sorted({n for n in (r.name for r in self.receivers) if [r.name for r in self.receivers].count(n) > 1})
+        if dupes:
+            raise ValueError(f"receivers: name(s) {', '.join(dupes)} declared more than once")
         return self
 
 
@@ -185,6 +308,7 @@ class LocalPorts(_Model):
     alertmanager: Port = 19093
     grafana: Port = 13000
     sink: Port = 19095
+    smtp: Port = 19025  # obsctl's SMTP sink (STARTTLS + AUTH), for the local e-mail receiver
 
     @model_validator(mode="after")
     def _distinct(self) -> LocalPorts:

@@ -114,17 +114,24 @@ def down(env: Environment, observer: Observer, purge: bool = False, target: Targ
 def checklist(env: Environment, target: Target, fire_drill: bool) -> tuple[list[Check], list[list[Check]]]:
     """The independent checks, and the drills (each a sequence whose steps share state)."""
     if env.target == "local":
-        from obsctl.verify import local
+        import time
 
-        drills = [local.drill_pod_down(target), local.drill_error_rate(target)] if fire_drill else []  # type: ignore[arg-type]
-        return local.checks(target), drills  # type: ignore[arg-type]
+        from obsctl.verify import local, receivers
+
+        since = time.time()
+        pod_down = local.drill_pod_down(target) + receivers.local_delivery(target, receivers.POD_DOWN, since)  # type: ignore[arg-type]
+        drills = [pod_down, local.drill_error_rate(target)] if fire_drill else []  # type: ignore[arg-type]
+        return local.checks(target) + receivers.local_checks(target), drills  # type: ignore[arg-type]
+    from obsctl.verify import receivers
+
+    routing = receivers.routing_checks(env.spec.alerting, None)  # every receiver reachable (amtool)
     if env.target == "eks":  # the AWS layer's checks, then the Kubernetes layer's on the new cluster
         from obsctl.verify import eks
 
-        return eks.checks(target), (eks.drills(target) if fire_drill else [])  # type: ignore[arg-type]
+        return eks.checks(target) + routing, (eks.drills(target) if fire_drill else [])  # type: ignore[arg-type]
     from obsctl.verify import cluster
 
-    return cluster.checks(target), ([cluster.drill_pod_down(target)] if fire_drill else [])  # type: ignore[arg-type]
+    return cluster.checks(target) + routing, ([cluster.drill_pod_down(target)] if fire_drill else [])  # type: ignore[arg-type]
 
 
 def verify(

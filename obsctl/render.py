@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from obsctl.config import AlertingSettings
+from obsctl.config import AlertingSettings, HeartbeatSettings, Receiver
 from obsctl.errors import ConfigError, PreflightError
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
@@ -216,8 +217,10 @@ class SecretRef:
     where: str
     key: str
 
-    def value(self) -> str:
-        value = os.environ.get(self.env_var)
+    def value(self, provided: Mapping[str, str] | None = None) -> str:
+        """The secret from the environment; else from `provided` (values the local target supplies
+        for its own sinks), so a variable the user sets always wins."""
+        value = os.environ.get(self.env_var) or (provided or {}).get(self.env_var)
         if not value:
             raise PreflightError(
                 f"environment variable {self.env_var} ({self.where}) is not set",
@@ -226,10 +229,12 @@ class SecretRef:
             )
         return value
 
-    def note(self, goes_to: str) -> str:
+    def note(self, goes_to: str, provided: Mapping[str, str] | None = None) -> str:
         """For a review render: where the secret comes from at `up`, whether it is set now, and
         where it goes (never its value)."""
         state = "set" if os.environ.get(self.env_var) else "not set: `up` refuses until it is"
+        if not os.environ.get(self.env_var) and self.env_var in (provided or {}):
+            state = "not set: obsctl supplies it for its own local sink"
         return f"{self.where}: ${self.env_var} ({state}) -> {goes_to}"
 
     def placeholder(self) -> str:
@@ -248,12 +253,22 @@ def receiver_secrets(alerting: AlertingSettings) -> list[SecretRef]:
         for j, slack in enumerate(rec.slack):
             where = f"alerting.receivers[{i}].slack[{j}].api_url_env"
             refs.append(SecretRef(slack.api_url_env, where, f"{rec.name}.slack-{j}.api-url"))
+        for j, pd in enumerate(rec.pagerduty):
+            where = f"alerting.receivers[{i}].pagerduty[{j}].routing_key_env"
+            refs.append(SecretRef(pd.routing_key_env, where, f"{rec.name}.pagerduty-{j}.routing-key"))
+        for j, mail in enumerate(rec.email):
+            if mail.auth_password_env:
+                where = f"alerting.receivers[{i}].email[{j}].auth_password_env"
+                refs.append(SecretRef(mail.auth_password_env, where, f"{rec.name}.email-{j}.auth-password"))
+        for j, og in enumerate(rec.opsgenie):
+            where = f"alerting.receivers[{i}].opsgenie[{j}].api_key_env"
+            refs.append(SecretRef(og.api_key_env, where, f"{rec.name}.opsgenie-{j}.api-key"))
     return refs
 
 
-def secret_values(refs: list[SecretRef]) -> dict[str, str]:
+def secret_values(refs: list[SecretRef], provided: Mapping[str, str] | None = None) -> dict[str, str]:
     """key -> value for every ref; one PreflightError naming every variable that is not set."""
-    missing = [ref for ref in refs if not os.environ.get(ref.env_var)]
+    missing = [ref for ref in refs if not (os.environ.get(ref.env_var) or (provided or {}).get(ref.env_var))]
     if missing:
         names = ", ".join(dict.fromkeys(ref.env_var for ref in missing))
         raise PreflightError(
@@ -261,7 +276,7 @@ def secret_values(refs: list[SecretRef]) -> dict[str, str]:
             f"export {names.replace(', ', '=... ')}=... before `obsctl up`; secrets are read from the environment,"
             " never obsctl.yaml (`obsctl render` works without them)",
         )
-    return {ref.key: ref.value() for ref in refs}
+    return {ref.key: ref.value(provided) for ref in refs}
 
 
 def alertmanager_config(
@@ -269,6 +284,8 @@ def alertmanager_config(
     sink_url: str | None,
     secrets_dir: str | None = None,
     resolve: bool = True,
+    provided: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
 ) -> dict[str, Any]:
     """alertmanager.yml content from the config.
 
@@ -278,19 +295,26 @@ def alertmanager_config(
 
     Routing: Watchdog and InfoInhibitor go to the `null` receiver before anything else, so no
     team receiver gets them; with `sink_url`, every other alert also reaches obsctl's webhook
-    sink (`continue: true`), which is how drills observe it."""
+    sink (`continue: true`), which is how drills observe it. Then the explicit `routes`, then
+    the team and severity routes (receivers.severity_routes). Watchdog goes to the heartbeat
+    receiver when one is configured (a dead man's switch), else to `null`.
+
+    `provided`: secret values the local target supplies for its own sinks (the environment
+    wins); `base_dir`: where a relative e-mail `ca_file` is found (local only)."""
     refs = {ref.where: ref for ref in receiver_secrets(alerting)}
 
     def secret(where: str, field: str) -> dict[str, str]:
         ref = refs[where]
         if secrets_dir:
             return {f"{field}_file": f"{secrets_dir}/{ref.key}"}
-        return {field: ref.value() if resolve else ref.placeholder()}
+        return {field: ref.value(provided) if resolve else ref.placeholder()}
 
     receivers: list[dict[str, Any]] = [{"name": "null"}]
     routes: list[dict[str, Any]] = [
         {"receiver": "null", "matchers": [f'alertname="{name}"'], "continue": False} for name in NULL_ROUTED
     ]
+    if alerting.heartbeat:
+        routes[0] = heartbeat_route(alerting.heartbeat)
     if sink_url:
         receivers.append({"name": SINK_RECEIVER, "webhook_configs": [{"url": sink_url, "send_resolved": True}]})
         routes.append({"receiver": SINK_RECEIVER, "matchers": [], "continue": True})
@@ -312,11 +336,13 @@ def alertmanager_config(
         ]
         if slack:
             entry["slack_configs"] = slack
+        entry.update(more_integrations(i, rec, secret, secrets_dir, base_dir))
         receivers.append(entry)
     for route in alerting.routes:
         routes.append(
             {"receiver": route.receiver, "matchers": list(route.matchers), "continue": route.continue_matching}
         )
+    routes.extend(severity_routes(alerting))
     default = alerting.receivers[0].name if alerting.receivers else (SINK_RECEIVER if sink_url else "null")
     return {
         "route": {
@@ -338,3 +364,103 @@ def has_secrets(alerting: AlertingSettings) -> bool:
 
 def alertmanager_yaml(config: dict[str, Any]) -> str:
     return "# Rendered by obsctl from obsctl.yaml (alerting) -- do not edit.\n" + _yaml_dump(config)
+
+
+# --- receivers beyond webhook and Slack, and routing by severity and team ------------------------
+
+
+def more_integrations(
+    i: int,
+    rec: Receiver,
+    secret: Callable[[str, str], dict[str, str]],
+    secrets_dir: str | None,
+    base_dir: Path | None,
+) -> dict[str, Any]:
+    """PagerDuty (Events v2), e-mail (STARTTLS required) and Opsgenie configs of one receiver.
+    Every secret goes through `secret` (a file in the cluster Secret, or the value locally)."""
+    out: dict[str, Any] = {}
+    where = f"alerting.receivers[{i}]"
+    pagerduty = []
+    for j, pd in enumerate(rec.pagerduty):
+        entry: dict[str, Any] = {**secret(f"{where}.pagerduty[{j}].routing_key_env", "routing_key")}
+        if pd.url:
+            entry["url"] = pd.url
+        if pd.severity:
+            entry["severity"] = pd.severity
+        pagerduty.append({**entry, "send_resolved": pd.send_resolved})
+    if pagerduty:
+        out["pagerduty_configs"] = pagerduty
+    email = []
+    for j, mail in enumerate(rec.email):
+        entry = {"to": mail.to, "from": mail.sender, "smarthost": mail.smarthost, "require_tls": True}
+        if mail.auth_username:
+            entry["auth_username"] = mail.auth_username
+            entry.update(secret(f"{where}.email[{j}].auth_password_env", "auth_password"))
+        if mail.ca_file:
+            if secrets_dir:
+                raise ConfigError(
+                    f"{where}.email[{j}].ca_file: a local file is not in the cluster's Alertmanager Pod",
+                    "use ca_file on the local target only; on clusters use a server whose certificate is publicly"
+                    " trusted",
+                )
+            ca = Path(mail.ca_file)
+            entry["tls_config"] = {"ca_file": str(ca if ca.is_absolute() else (base_dir or Path.cwd()) / ca)}
+        elif mail.insecure_skip_verify:
+            entry["tls_config"] = {"insecure_skip_verify": True}
+        email.append({**entry, "send_resolved": mail.send_resolved})
+    if email:
+        out["email_configs"] = email
+    opsgenie = []
+    for j, og in enumerate(rec.opsgenie):
+        entry = {**secret(f"{where}.opsgenie[{j}].api_key_env", "api_key")}
+        if og.api_url:
+            entry["api_url"] = og.api_url if og.api_url.endswith("/") else og.api_url + "/"
+        if og.priority:
+            entry["priority"] = og.priority
+        opsgenie.append({**entry, "send_resolved": og.send_resolved})
+    if opsgenie:
+        out["opsgenie_configs"] = opsgenie
+    return out
+
+
+def heartbeat_route(heartbeat: HeartbeatSettings) -> dict[str, Any]:
+    """Watchdog always fires: its receiver hears it every `repeat_interval`, and whatever watches
+    that receiver (a dead man's switch service) raises the alarm when it stops."""
+    return {
+        "receiver": heartbeat.receiver,
+        "matchers": ['alertname="Watchdog"'],
+        "group_by": ["alertname"],
+        "group_wait": "0s",
+        "group_interval": heartbeat.repeat_interval,
+        "repeat_interval": heartbeat.repeat_interval,
+        "continue": False,
+    }
+
+
+SEVERITY_OF = {"page": "critical", "ticket": "warning"}
+
+
+def severity_routes(alerting: AlertingSettings) -> list[dict[str, Any]]:
+    """critical -> the `page` receivers, warning -> the `ticket` receivers; a team with receivers
+    of its own gets its alerts (label team=<name>) there instead. One route per receiver, each
+    with `continue: true`, so every listed receiver is notified; an alert no route takes goes
+    to the root's default receiver."""
+    routes: list[dict[str, Any]] = []
+    for team, own in alerting.teams.items():
+        children = [
+            {"receiver": name, "matchers": [f'severity="{severity}"'], "continue": True}
+            for kind, severity in SEVERITY_OF.items()
+            for name in (getattr(own, kind) or getattr(alerting, kind))
+        ]
+        if children:
+            routes.append({"receiver": _default_receiver(alerting), "matchers": [f'team="{team}"'], "routes": children})
+    for kind, severity in SEVERITY_OF.items():
+        routes.extend(
+            {"receiver": name, "matchers": [f'severity="{severity}"'], "continue": True}
+            for name in getattr(alerting, kind)
+        )
+    return routes
+
+
+def _default_receiver(alerting: AlertingSettings) -> str:
+    return alerting.receivers[0].name if alerting.receivers else "null"

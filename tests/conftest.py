@@ -65,7 +65,8 @@ def local_config(base: int, replicas: int = 2, extra: str = "", local_extra: str
             {{FastAPIHighErrorRate: 5s, FastAPIHighLatency: 10s, FastAPIPodDown: 4s}}
         local:
           ports:
-            {{app: {base}, prometheus: {base + 10}, alertmanager: {base + 11}, grafana: {base + 12}, sink: {base + 13}}}
+            {{app: {base}, prometheus: {base + 10}, alertmanager: {base + 11}, grafana: {base + 12}, sink: {base + 13},
+              smtp: {base + 9}}}
           traffic: {{rps: 8}}
           {local_extra}
     {extra}

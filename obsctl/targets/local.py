@@ -11,6 +11,7 @@ run/ (socket, pidfile, multiprocess dirs), logs/, sink/ (recorded notifications)
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import sys
@@ -23,7 +24,7 @@ from obsctl import render as r
 from obsctl.config import Environment, LocalEnv, duration_seconds
 from obsctl.errors import InputError, PreflightError, ToolError, WaitTimeout
 from obsctl.targets.base import Health, LogOutput, Rendered, Stage, StatusRow
-from obsctl.tools import binaries, procs
+from obsctl.tools import binaries, procs, tlscert
 from obsctl.tools.alertmanager import Alertmanager, Sink
 from obsctl.tools.http import HttpApi
 from obsctl.tools.prometheus import Prometheus
@@ -40,6 +41,24 @@ SUPERVISOR_HEALTH = {
     "EXITED": Health.failed,
     "FATAL": Health.failed,
 }
+# obsctl's own local sinks accept these; they are no secrets (loopback test sinks), see own_secrets
+LOCAL_PAGERDUTY_KEY = "obsctl0local0sink0routing0key000"  # 32 characters, like PagerDuty's
+LOCAL_SMTP_USER = "obsctl"
+# The chart's Watchdog (kube-prometheus-stack defaultRules `general.rules`), for the local target only
+LOCAL_WATCHDOG_RULES = """# Rendered by obsctl for the local target only (clusters: kube-prometheus-stack's own).
+groups:
+  - name: obsctl-local-watchdog
+    rules:
+      - alert: Watchdog
+        expr: vector(1)
+        labels:
+          severity: none
+        annotations:
+          summary: An alert that always fires, to prove the whole alerting pipeline works.
+          description: >-
+            Always firing. Routed to the heartbeat receiver (alerting.heartbeat) when one is configured,
+            so a heartbeat that stops means alerting is broken; else to the null receiver.
+"""
 GRAFANA_HOMES = (Path("/usr/share/grafana"), Path("/usr/local/share/grafana"), Path("/opt/grafana"))
 
 
@@ -69,6 +88,8 @@ class LocalTarget:
         self.log_dir = self.state / "logs"
         self.data_dir = self.state / "data"
         self.sink_file = self.state / "sink" / "notifications.jsonl"
+        self.smtp_cert = self.state / "sink" / "smtp-cert.pem"  # the e-mail receiver's ca_file locally
+        self.smtp_key = self.state / "secrets" / "smtp-key.pem"
         self.supervisor = Supervisor(
             self.rendered / "supervisord.conf", self.run_dir / "supervisor.sock", self.run_dir / "supervisord.pid"
         )
@@ -102,6 +123,22 @@ class LocalTarget:
         for i, u in enumerate(self.app_urls()):
             out[f"app-{i}"] = u
         return out
+
+    def own_secrets(self) -> dict[str, str]:
+        """Values for the variables that point local receivers at obsctl's own sinks
+        (obsctl.yaml's local environment uses them), so `up` needs no variable set. They guard
+        nothing (loopback test sinks), so they are fixed and documented; a variable the user
+        sets wins, and the sink then accepts that value."""
+        sink = self.url("sink")
+        own = {
+            "OBSCTL_LOCAL_WEBHOOK_URL": f"{sink}/webhook/local",
+            "OBSCTL_LOCAL_HEARTBEAT_URL": f"{sink}/heartbeat",
+            "OBSCTL_LOCAL_SLACK_URL": f"{sink}/slack/services/T0BSCTL/B0BSCTL/local",
+            "OBSCTL_LOCAL_PAGERDUTY_KEY": LOCAL_PAGERDUTY_KEY,
+            "OBSCTL_LOCAL_OPSGENIE_KEY": "obsctl-local-opsgenie-key",
+            "OBSCTL_LOCAL_SMTP_PASSWORD": "obsctl-local-smtp",
+        }
+        return {k: os.environ.get(k) or v for k, v in own.items()}
 
     def rate_window(self) -> str:
         """What Grafana's $__rate_interval becomes here: 4 scrape intervals."""
@@ -144,7 +181,10 @@ class LocalTarget:
                 f"{prometheus} --config.file={self.rendered}/prometheus.yml"
                 f" --storage.tsdb.path={self.data_dir}/prometheus"
                 f" --storage.tsdb.retention.time={spec.local.retention}"
-                f" --web.listen-address=127.0.0.1:{self.ports.prometheus} --web.enable-lifecycle",
+                f" --web.listen-address=127.0.0.1:{self.ports.prometheus} --web.enable-lifecycle"
+                # an alert that fires before Alertmanager is discovered (Watchdog, at once) is re-sent
+                # only after this delay (default 1m): short here, so the heartbeat starts at once
+                " --rules.alert.resend-delay=5s",
                 {**marker, "OBSCTL_INPUTS": inputs["prometheus"]},
             )
         )
@@ -157,11 +197,23 @@ class LocalTarget:
                 {**marker, "OBSCTL_INPUTS": inputs["alertmanager"]},
             )
         )
+        own = self.own_secrets()
         progs.append(
             Program(
                 "sink",
-                f"{py} -m obsctl.runtime.sink --port {self.ports.sink} --record {self.sink_file}",
-                {**marker, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+                f"{py} -m obsctl.runtime.wire --port {self.ports.sink} --record {self.sink_file}"
+                f" --smtp-port {self.ports.smtp} --tls-cert {self.smtp_cert} --tls-key {self.smtp_key}",
+                {
+                    **marker,
+                    "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+                    "OBSCTL_WIRE_PAGERDUTY_KEYS": own["OBSCTL_LOCAL_PAGERDUTY_KEY"],
+                    "OBSCTL_WIRE_OPSGENIE_KEYS": own["OBSCTL_LOCAL_OPSGENIE_KEY"],
+                    "OBSCTL_WIRE_SMTP_USERS": f"{LOCAL_SMTP_USER}:{own['OBSCTL_LOCAL_SMTP_PASSWORD']}",
+                    # a new obsctl's sink (another wire format) is restarted by `up`
+                    "OBSCTL_INPUTS": r.digest(
+                        (Path(__file__).resolve().parents[1] / "runtime" / "wire.py").read_text()
+                    ),
+                },
             )
         )
         if grafana:
@@ -210,13 +262,19 @@ class LocalTarget:
         groups = r.with_for_overrides(r.load_rule_groups(root), spec.alerting.for_overrides)
         rules_text = r.rules_yaml(groups)
         put("rules/fastapi.rules.yaml", rules_text)
+        # kube-prometheus-stack brings Watchdog on clusters; locally there is no chart, so obsctl adds it
+        # here (not in rules/, which the clusters load too) for the dead man's switch
+        put("rules/local-watchdog.rules.yaml", LOCAL_WATCHDOG_RULES)
         ctx: dict[str, Any] = {
             "env_name": self.env.name,
             "root": str(root),
             "ports": self.ports,
             "scrape": spec.scrape,
             "app_ports": self.app_ports,
-            "rule_files": [str(self.rendered / "rules/fastapi.rules.yaml")],
+            "rule_files": [
+                str(self.rendered / "rules/fastapi.rules.yaml"),
+                str(self.rendered / "rules/local-watchdog.rules.yaml"),
+            ],
             "rendered_dir": str(self.rendered),
             "data_dir": str(self.data_dir),
             "log_dir": str(self.log_dir),
@@ -224,11 +282,22 @@ class LocalTarget:
         }
         prom_text = r.render_template(TEMPLATES, "prometheus.yml.j2", ctx)
         put("prometheus.yml", prom_text)
-        am = r.alertmanager_config(spec.alerting, f"{self.url('sink')}/", resolve=resolve_binaries)
+        if resolve_binaries and tlscert.ensure_self_signed(self.smtp_cert, self.smtp_key):
+            out.changed.append(self.smtp_cert)
+        am = r.alertmanager_config(
+            spec.alerting,
+            f"{self.url('sink')}/",
+            resolve=resolve_binaries,
+            provided=self.own_secrets(),
+            base_dir=self.env.config_path.parent,
+        )
         am_text = r.alertmanager_yaml(am)
         put("alertmanager.yml", am_text, secret=r.has_secrets(spec.alerting))
         if not resolve_binaries:
-            out.notes.extend(ref.note("placeholder in alertmanager.yml") for ref in r.receiver_secrets(spec.alerting))
+            out.notes.extend(
+                ref.note("placeholder in alertmanager.yml", self.own_secrets())
+                for ref in r.receiver_secrets(spec.alerting)
+            )
         dashboards = r.load_dashboards(root)
         grafana_inputs = []
         for name, tmpl in (
@@ -255,7 +324,7 @@ class LocalTarget:
         if not grafana:
             out.notes.append("Grafana is not installed: its provisioning is rendered but it will not be started")
         inputs = {
-            "prometheus": r.digest(prom_text, rules_text),
+            "prometheus": r.digest(prom_text, rules_text, LOCAL_WATCHDOG_RULES),
             "alertmanager": r.digest(am_text),
             "grafana": r.digest(*grafana_inputs),
         }
@@ -271,7 +340,7 @@ class LocalTarget:
         """Binaries present and ports free (or held by this environment's own processes)."""
         binaries.require("prometheus", self.spec.local.prometheus_binary)
         binaries.require("alertmanager", self.spec.local.alertmanager_binary)
-        r.secret_values(r.receiver_secrets(self.spec.alerting))  # every receiver secret is set
+        r.secret_values(r.receiver_secrets(self.spec.alerting), self.own_secrets())  # every receiver secret is set
         if not (self.env.root / "app" / "obsapp").is_dir():
             raise PreflightError(
                 f"the app is missing: {self.env.root / 'app' / 'obsapp'}", "run obsctl from a full checkout"
@@ -279,6 +348,7 @@ class LocalTarget:
         ours = {pid for pid, _ in procs.marked(self.state)}
         wanted = {f"app-{i}": p for i, p in enumerate(self.app_ports)}
         wanted.update(prometheus=self.ports.prometheus, alertmanager=self.ports.alertmanager, sink=self.ports.sink)
+        wanted["smtp"] = self.ports.smtp
         if self.grafana_binary():
             wanted["grafana"] = self.ports.grafana
         for component, port in wanted.items():
@@ -429,7 +499,7 @@ class LocalTarget:
         left = self._sweep()
         busy = [
             p
-            for p in [*self.app_ports, self.ports.prometheus, self.ports.alertmanager, self.ports.sink]
+            for p in [*self.app_ports, self.ports.prometheus, self.ports.alertmanager, self.ports.sink, self.ports.smtp]
             if procs.port_owner(p) in {pid for pid, _ in procs.marked(self.state)}
         ]
         if busy:

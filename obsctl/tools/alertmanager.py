@@ -28,10 +28,13 @@ class Alertmanager(HttpApi):
 
 
 class Sink(HttpApi):
-    """obsctl's webhook sink (obsctl.runtime.sink): what Alertmanager delivered."""
+    """obsctl's receiver sinks (obsctl.runtime.wire): what Alertmanager delivered."""
 
     def __init__(self, base_url: str, timeout: float = 5.0) -> None:
         super().__init__(base_url, "webhook sink", timeout)
 
-    def notifications(self, since: float = 0.0) -> list[dict[str, Any]]:
-        return [n for n in self.get_json("/notifications") if n["received_at"] >= since]
+    def notifications(self, since: float = 0.0, kind: str | None = "webhook") -> list[dict[str, Any]]:
+        """What arrived since `since`, of one receiver type (obsctl.runtime.wire records webhook,
+        slack, pagerduty, opsgenie and email), or of every type with kind=None."""
+        params = {"kind": kind} if kind else {}
+        return [n for n in self.get_json("/notifications", **params) if n["received_at"] >= since]

@@ -87,6 +87,14 @@ BINARIES = (
         ("local",),
     ),
     Binary(
+        "amtool",
+        ("amtool",),
+        ("--version",),
+        "apt-get install -y prometheus-alertmanager",
+        "ships with Alertmanager",
+        ("local",),
+    ),
+    Binary(
         "grafana",
         ("grafana", "grafana-server"),
         ("--version",),

@@ -167,7 +167,12 @@ def test_local_alerts_reach_the_sink(tmp_path: Path) -> None:
     env = config.load(str(REPO / "obsctl.yaml"), "local")
     path = tmp_path / "am.yml"
     path.write_text(yaml.safe_dump(_running_config(env, tmp_path, None)))
-    assert _route(amtool, path, "alertname=FastAPIPodDown", "severity=critical") == [r.SINK_RECEIVER]
+    pages = ["local-email", "local-opsgenie", "local-pagerduty", "local-slack", "local-webhook"]
+    assert _route(amtool, path, "alertname=FastAPIPodDown", "severity=critical") == sorted([*pages, r.SINK_RECEIVER])
+    tickets = ["local-email", "local-slack"]
+    warning = _route(amtool, path, "alertname=FastAPIHighLatency", "severity=warning")
+    assert warning == sorted([*tickets, r.SINK_RECEIVER])
+    assert _route(amtool, path, "alertname=Watchdog", "severity=none") == ["local-heartbeat"]
 
 
 # --- inhibition, by a real Alertmanager ---------------------------------------------------------------
