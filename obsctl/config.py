@@ -526,6 +526,27 @@ def parse_config(text: str, source: str) -> ObsctlConfig:
         ) from None
 
 
+IMAGE_DIGEST_ENV = "OBSCTL_APP_IMAGE_DIGEST"
+
+
+def with_image_digest(spec: LocalEnv | KubernetesEnv | EksEnv, digest: str) -> LocalEnv | KubernetesEnv | EksEnv:
+    """`spec` with `app.image.digest` set from OBSCTL_APP_IMAGE_DIGEST (empty: unchanged).
+
+    CI pushes the image and hands its digest to `up` this way, so the Pods run exactly the
+    bytes that were built and tested, without a config edit per commit."""
+    if not digest:
+        return spec
+    try:
+        pinned = ImageSettings.model_validate({**spec.app.image.model_dump(), "digest": digest})
+    except ValidationError:
+        raise ConfigError(
+            f"{IMAGE_DIGEST_ENV}='{digest}' is not an image digest (sha256: followed by 64 lowercase hex digits)",
+            f"set it to the digest the registry returned for the push (docker/build-push-action's `digest`"
+            f" output), or unset {IMAGE_DIGEST_ENV}",
+        ) from None
+    return spec.model_copy(update={"app": spec.app.model_copy(update={"image": pinned})})
+
+
 def load(config: str | None = None, env: str | None = None, cwd: Path | None = None) -> Environment:
     """Load obsctl.yaml and select one environment (flags beat OBSCTL_CONFIG / OBSCTL_ENV)."""
     path = find_config(config or os.environ.get("OBSCTL_CONFIG") or None, cwd)
@@ -545,7 +566,7 @@ def load(config: str | None = None, env: str | None = None, cwd: Path | None = N
     state = Path(cfg.state_dir)
     return Environment(
         name=name,
-        spec=cfg.environments[name],
+        spec=with_image_digest(cfg.environments[name], os.environ.get(IMAGE_DIGEST_ENV, "")),
         root=root,
         config_path=path,
         state_root=state if state.is_absolute() else root / state,
