@@ -409,6 +409,44 @@ class S3Backend(_Model):
     kms_key_id: str | None = Field(None, description="KMS key for the state object; default SSE-S3.")
 
 
+class GithubOidcSettings(_Model):
+    """A role GitHub Actions assumes through GitHub's OIDC provider (terraform/github_oidc.tf):
+    push to this environment's ECR repository and deploy to its cluster, with no stored key."""
+
+    repository: str = Field(
+        ..., pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", description="GitHub repository, owner/name."
+    )
+    branches: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")]] = Field(
+        ["main"], min_length=1, description="Branches whose workflows may assume the role (exact names, no wildcard)."
+    )
+    environment: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="GitHub environment whose jobs may assume the role; default: this obsctl environment's name"
+        " (the deploy workflow's environment, guarded by its required reviewers).",
+    )
+    provider_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$",
+        description="An existing IAM OIDC provider for GitHub (one per account); default: Terraform creates it.",
+    )
+    policy_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/.+$")]] = Field(
+        default_factory=list,
+        description="Managed policies added to the role for the Terraform run `obsctl up` makes from CI"
+        " (it reads every resource of the AWS layer and its state); none by default.",
+    )
+
+    @field_validator("branches")
+    @classmethod
+    def _branch_names(cls, value: list[str]) -> list[str]:
+        for branch in value:
+            if branch.startswith("refs/"):
+                raise ValueError(
+                    f"'{branch}': give the branch name only, e.g. 'main' (the role trusts refs/heads/<name>)"
+                )
+        return value
+
+
 MIN_EKS_MINOR = 25  # terraform/variables.tf kubernetes_version holds the same floor
 
 
@@ -464,6 +502,9 @@ class AwsSettings(_Model):
     ecr_repository_name: str = Field("obsctl-app", description="ECR repository for the app image.")
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on every resource.")
     backend: S3Backend | None = Field(None, description="Remote state; local state when absent.")
+    github_oidc: GithubOidcSettings | None = Field(
+        None, description="A deploy role for GitHub Actions through OIDC (README: Run obsctl from CI); none if absent."
+    )
 
     @field_validator("cluster_endpoint_public_access")
     @classmethod
@@ -532,6 +573,23 @@ class EksEnv(_EnvBase):
     kubernetes: KubernetesSettings = Field(
         default_factory=KubernetesSettings, description="The Kubernetes layer (context is obsctl's own)."
     )
+
+    @model_validator(mode="after")
+    def _ci_can_deploy(self) -> EksEnv:
+        if self.aws.github_oidc is None:
+            return self
+        if self.aws.backend is None:
+            raise ValueError(
+                "aws.github_oidc needs aws.backend: every CI run starts from a fresh checkout, so local Terraform"
+                " state would be lost and `up` would create a second AWS layer; configure S3 state"
+            )
+        if not self.app.image.repository.endswith("/" + self.aws.ecr_repository_name):
+            raise ValueError(
+                f"app.image.repository '{self.app.image.repository}' is not the ECR repository"
+                f" '{self.aws.ecr_repository_name}' the CI role may push to; set it to"
+                f" <account>.dkr.ecr.{self.aws.region}.amazonaws.com/{self.aws.ecr_repository_name}"
+            )
+        return self
 
 
 EnvSpec = Annotated[LocalEnv | KubernetesEnv | EksEnv, Field(discriminator="target")]
@@ -650,6 +708,27 @@ def parse_config(text: str, source: str) -> ObsctlConfig:
         ) from None
 
 
+IMAGE_DIGEST_ENV = "OBSCTL_APP_IMAGE_DIGEST"
+
+
+def with_image_digest(spec: LocalEnv | KubernetesEnv | EksEnv, digest: str) -> LocalEnv | KubernetesEnv | EksEnv:
+    """`spec` with `app.image.digest` set from OBSCTL_APP_IMAGE_DIGEST (empty: unchanged).
+
+    CI pushes the image and hands its digest to `up` this way, so the Pods run exactly the
+    bytes that were built and tested, without a config edit per commit."""
+    if not digest:
+        return spec
+    try:
+        pinned = ImageSettings.model_validate({**spec.app.image.model_dump(), "digest": digest})
+    except ValidationError:
+        raise ConfigError(
+            f"{IMAGE_DIGEST_ENV}='{digest}' is not an image digest (sha256: followed by 64 lowercase hex digits)",
+            f"set it to the digest the registry returned for the push (docker/build-push-action's `digest`"
+            f" output), or unset {IMAGE_DIGEST_ENV}",
+        ) from None
+    return spec.model_copy(update={"app": spec.app.model_copy(update={"image": pinned})})
+
+
 def load(config: str | None = None, env: str | None = None, cwd: Path | None = None) -> Environment:
     """Load obsctl.yaml and select one environment (flags beat OBSCTL_CONFIG / OBSCTL_ENV)."""
     path = find_config(config or os.environ.get("OBSCTL_CONFIG") or None, cwd)
@@ -669,7 +748,7 @@ def load(config: str | None = None, env: str | None = None, cwd: Path | None = N
     state = Path(cfg.state_dir)
     return Environment(
         name=name,
-        spec=cfg.environments[name],
+        spec=with_image_digest(cfg.environments[name], os.environ.get(IMAGE_DIGEST_ENV, "")),
         root=root,
         config_path=path,
         state_root=state if state.is_absolute() else root / state,

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Install the real binaries the local target and the tests drive: Prometheus + promtool and
-# Alertmanager (Debian/Ubuntu apt). Safe to run twice: it installs only what is missing.
+# Alertmanager (Debian/Ubuntu apt), and shellcheck for actionlint. Safe to run twice: it
+# installs only what is missing.
 # Elsewhere it says what to install instead of guessing a package manager.
 set -euo pipefail
 want=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || want+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || want+=(prometheus-alertmanager)
+# actionlint (test extras) runs shellcheck on every `run:` script of .github/workflows/ when it is installed.
+command -v shellcheck >/dev/null || want+=(shellcheck)
 for extra in "$@"; do command -v "$extra" >/dev/null || want+=("$extra"); done
 # terraform is not in Debian's archive; the machines this project runs on ship it. Say so loudly
 # when it is missing: the Terraform driver tests would be skipped (with that reason) without it.

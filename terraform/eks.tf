@@ -76,7 +76,7 @@ module "eks" {
   # Access entries only.
   authentication_mode                      = "API"
   enable_cluster_creator_admin_permissions = true
-  access_entries                           = merge(local.cluster_admin_access_entries, local.bastion_access_entry)
+  access_entries                           = merge(local.cluster_admin_access_entries, local.bastion_access_entry, local.github_actions_access_entry)
 
   # Envelope encryption of Secrets with a module-created, rotated KMS key.
   # 7 days is the shortest deletion window KMS allows: `obsctl down` should

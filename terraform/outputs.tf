@@ -72,3 +72,12 @@ output "ecr_repository_url" {
   description = "URL of the ECR repository (`<account>.dkr.ecr.<region>.amazonaws.com/<name>`) to push the app image to"
   value       = aws_ecr_repository.this.repository_url
 }
+
+################################################################################
+# GitHub Actions
+################################################################################
+
+output "github_actions_role_arn" {
+  description = "ARN of the role GitHub Actions assumes through OIDC (`role-to-assume`; the deploy workflow's OBSCTL_AWS_ROLE_ARN), or null when `github_oidc` is not set"
+  value       = try(aws_iam_role.github_actions[0].arn, null)
+}

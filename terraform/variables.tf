@@ -277,3 +277,43 @@ variable "ecr_repository_name" {
     error_message = "ecr_repository_name must be 2-256 characters of lower-case letters and digits, separated by single '.', '_', '-' or '/', e.g. 'obsctl/app'."
   }
 }
+
+variable "github_oidc" {
+  description = "GitHub Actions deploy role assumed through GitHub's OIDC provider, or null for none. `repository` (owner/name) and `branches` whose workflows may assume it; `environment`, the GitHub environment whose jobs may (its required reviewers and deployment-branch rule guard it); `provider_arn`, an existing IAM OIDC provider for token.actions.githubusercontent.com (null: create one, there can be only one per account); `policy_arns`, managed policies added for what `obsctl up` also runs in CI (Terraform reads the whole AWS layer and its state)"
+  type = object({
+    repository   = string
+    branches     = list(string)
+    environment  = optional(string)
+    provider_arn = optional(string)
+    policy_arns  = optional(list(string), [])
+  })
+  default = null
+
+  validation {
+    condition     = var.github_oidc == null || can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_oidc.repository))
+    error_message = "github_oidc.repository must be owner/name, e.g. 'acme/shop'."
+  }
+
+  validation {
+    condition = var.github_oidc == null || (
+      length(try(var.github_oidc.branches, [])) > 0 &&
+      alltrue([for b in try(var.github_oidc.branches, []) : can(regex("^[A-Za-z0-9._/-]+$", b)) && !startswith(b, "refs/")])
+    )
+    error_message = "github_oidc.branches must list at least one branch name such as 'main' (no wildcards, no 'refs/heads/' prefix)."
+  }
+
+  validation {
+    condition     = var.github_oidc == null || try(var.github_oidc.environment, null) == null || can(regex("^[A-Za-z0-9._-]+$", var.github_oidc.environment))
+    error_message = "github_oidc.environment must be a GitHub environment name of letters, digits, '.', '_' or '-'."
+  }
+
+  validation {
+    condition     = var.github_oidc == null || try(var.github_oidc.provider_arn, null) == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\\.actions\\.githubusercontent\\.com$", var.github_oidc.provider_arn))
+    error_message = "github_oidc.provider_arn must be the ARN of an IAM OIDC provider for token.actions.githubusercontent.com."
+  }
+
+  validation {
+    condition     = var.github_oidc == null || alltrue([for arn in try(var.github_oidc.policy_arns, []) : can(regex("^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/.+$", arn))])
+    error_message = "github_oidc.policy_arns must be IAM managed policy ARNs (arn:aws:iam::aws:policy/... or arn:aws:iam::<account>:policy/...)."
+  }
+}

@@ -57,6 +57,7 @@ RENDERED_VARIABLES = {
     "bastion_ssh_cidrs",
     "bastion_ssh_key_name",
     "ecr_repository_name",
+    "github_oidc",
     "tags",
 }
 # What the driver reads from `terraform output -json`.
@@ -340,6 +341,13 @@ RENDERED_TFVARS: dict[str, Any] = {
     "bastion_ssh_cidrs": [],
     "bastion_ssh_key_name": None,
     "ecr_repository_name": "obsctl/app",
+    "github_oidc": {
+        "repository": "acme/shop",
+        "branches": ["main"],
+        "environment": "dev",
+        "provider_arn": None,
+        "policy_arns": [],
+    },
     "tags": {"Owner": "platform"},
 }
 

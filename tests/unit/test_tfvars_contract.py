@@ -31,6 +31,8 @@ default_environment: prod
 environments:
   prod:
     target: eks
+    app:
+      image: {repository: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/app}
     aws:
       region: eu-west-1
       project: shop
@@ -57,6 +59,7 @@ environments:
       ecr_repository_name: shop/app
       tags: {Owner: platform}
       backend: {bucket: tf-state, kms_key_id: alias/tf}
+      github_oidc: {repository: acme/shop, branches: [main, release], environment: production}
 """
 MINIMAL = """
 default_environment: dev
@@ -90,6 +93,8 @@ def _matches(tf_type: str, value: Any) -> bool:
         return isinstance(value, bool)
     if t.startswith("list("):
         return isinstance(value, list) and all(_matches(t[5:-1], v) for v in value)
+    if t.startswith("object("):
+        return isinstance(value, dict)  # its attributes: tests/integration/test_github_oidc.py
     if t.startswith("map("):
         return isinstance(value, dict) and all(_matches(t[4:-1], v) for v in value.values())
     raise AssertionError(f"type {tf_type} not understood by this test")
