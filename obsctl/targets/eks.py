@@ -36,6 +36,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from obsctl import bundled
 from obsctl import render as r
 from obsctl.config import EksEnv, Environment, duration_seconds
 from obsctl.console import Reporter, silent
@@ -47,7 +48,8 @@ if TYPE_CHECKING:
     from obsctl.tools.aws import Aws, CostInputs, Leftover
     from obsctl.tools.terraform import Progress, TerraformRunner
 
-REPO_TERRAFORM = Path(__file__).resolve().parents[2] / "terraform"
+# the Terraform shipped with obsctl (the wheel's copy, or the checkout's)
+REPO_TERRAFORM = bundled.content("terraform") or Path(__file__).resolve().parents[2] / "terraform"
 TFVARS = "terraform.tfvars.json"
 BACKEND = "backend.tf.json"
 LOCK_FILE = ".terraform.lock.hcl"

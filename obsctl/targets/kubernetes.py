@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from obsctl import bundled
 from obsctl import render as r
 from obsctl.config import (
     CONTROL_PLANE_COMPONENTS,
@@ -49,7 +50,6 @@ from obsctl.tools import binaries
 from obsctl.tools import helm as h
 from obsctl.tools import kube as k
 
-CHECKOUT = Path(__file__).resolve().parents[2]
 APP_CHART_NAME = "obsctl-app"
 GRAFANA_USER = "admin"
 # requests/limits per kube-prometheus-stack component (helm-values/kube-prometheus-stack.yaml.j2):
@@ -179,9 +179,9 @@ class KubernetesTarget:
         return self._content("app/chart")
 
     def _content(self, rel: str) -> Path:
-        """A folder of the project (helm-values/, app/chart), else of this checkout."""
+        """A folder of the project (helm-values/, app/chart), else the one shipped with obsctl."""
         here = self.env.root / rel
-        return here if here.exists() else CHECKOUT / rel
+        return here if here.exists() else bundled.content(rel) or here
 
     def rate_window(self) -> str:
         return f"{max(1, round(4 * duration_seconds(self.spec.scrape.interval)))}s"
