@@ -172,7 +172,6 @@ def rebuild_test(
     """down (purging data), up, verify: each phase timed; then prove nothing of the old run survived."""
     target = get_target(env)
     report = RebuildReport()
-    before = target.fingerprint()
     t0 = time.time()
 
     def phase(name: str, fn: Callable[[], str]) -> None:
@@ -185,7 +184,7 @@ def rebuild_test(
         report.phases.append((name, time.monotonic() - started, True, detail))
 
     def survivors(phase_name: str) -> str:
-        found = target.survivors(before, t0, phase_name)
+        found = target.survivors(t0, phase_name)
         report.survivors.extend(found)
         return "; ".join(found) if found else "nothing of the previous run left"
 

@@ -1,6 +1,6 @@
 """The `eks` target: Terraform for the AWS layer, then the Kubernetes layer on the new cluster.
 
-`eks` is `kubernetes` with Terraform before it and after it (DESIGN.md):
+`eks` is `kubernetes` with Terraform before it and after it:
 
     up:   preflight (credentials, tools, cost estimate) → render the Terraform working dir →
           init → apply (live progress) → outputs → cluster ACTIVE → kubeconfig →
@@ -216,7 +216,6 @@ class EksTarget:
         # seconds `down` waits for the CSI driver to delete the claims' volumes
         self.volume_timeout = duration_seconds(self.spec.kubernetes.wait_timeout)
         self.reporter: Reporter = silent  # progress lines; the CLI may replace it
-        self.last_estimate: CostEstimate | None = None
         self._outputs: dict[str, Any] | None = None
         self._outputs_lock = threading.Lock()
         self._cluster_live: bool | None = None
@@ -370,8 +369,7 @@ class EksTarget:
                 f"node type(s) {', '.join(wrong)} cannot run {a.node_ami_type} ({arch})",
                 "match aws.node_instance_types to aws.node_ami_type (e.g. t4g.* with *_ARM_64_*)",
             )
-        self.last_estimate = estimate_cost(a, inputs)
-        return self.last_estimate
+        return estimate_cost(a, inputs)
 
     def check_endpoint_exposure(self) -> str:
         """A warning when the public API endpoint admits the whole internet, with the caller's
@@ -395,14 +393,9 @@ class EksTarget:
             f" only IAM authentication guards it; {advice}"
         )
 
-    def preflight(self) -> None:
+    def _preflight_stage(self) -> str:
         """Credentials first (so a machine without any fails in well under a second, before
         any Terraform run), then tools, then the region and the cost estimate."""
-        self.check_credentials()
-        self.check_tools()
-        self.check_region()
-
-    def _preflight_stage(self) -> str:
         who = self.check_credentials()
         tools = self.check_tools()
         estimate = self.check_region()
@@ -722,14 +715,11 @@ class EksTarget:
                 pass
         return out
 
-    def fingerprint(self) -> dict[str, Any]:
-        return {}
-
-    def survivors(self, before: dict[str, Any], since: float, phase: str) -> list[str]:
+    def survivors(self, since: float, phase: str) -> list[str]:
         """The Kubernetes layer's check; leftovers in AWS are already a failing stage of down."""
         if phase == "down":
             return []  # the cluster itself is gone; `leftover scan` proved nothing tagged survived
-        return self.kubernetes_target().survivors(before, since, phase)
+        return self.kubernetes_target().survivors(since, phase)
 
     def port_forward(self, *args: Any, **kwargs: Any) -> Any:
         if not self.kubeconfig.is_file():

@@ -12,7 +12,7 @@ up:   preflight (kube context, API reachable, a helm that renders values right, 
 down: preflight -> app chart -> obsctl's LoadBalancer Services and PVCs -> kube-prometheus-stack
       -> their volumes released -> obsctl's Secrets -> obsctl's namespaces, waited until gone.
 
-Ownership (DESIGN.md): obsctl deletes only what it created. Namespaces and Secrets carry its
+Ownership (README.md, "What obsctl owns"): obsctl deletes only what it created. Namespaces and Secrets carry its
 mark (tools/kube/ownership.py `owner_marks`), releases carry it in their values (`obsctl.environment`),
 and PVCs / LoadBalancer Services are obsctl's only when they belong to one of its releases. A
 namespace that existed before is adopted as it is and never deleted; a release or Secret of
@@ -691,10 +691,7 @@ class KubernetesTarget:
 
     # -- rebuild-test: what must not survive ------------------------------------------------------
 
-    def fingerprint(self) -> dict[str, Any]:
-        return {}
-
-    def survivors(self, before: dict[str, Any], since: float, phase: str) -> list[str]:
+    def survivors(self, since: float, phase: str) -> list[str]:
         """After down: obsctl's namespaces are gone, and in an adopted one none of obsctl's
         releases or Secrets is left. After up: obsctl's namespaces are new (created after
         `since`), so nothing of the previous run's objects can have been reused."""

@@ -94,7 +94,3 @@ def eventually(probe: Callable[[], str], timeout: float, interval: float = 0.25)
             if time.monotonic() >= deadline:
                 raise CheckFailed(f"{exc} (still so after {timeout:.0f}s)") from None
         time.sleep(interval)
-
-
-def passed(results: list[Result]) -> bool:
-    return all(r.status != "fail" for r in results)
