@@ -96,7 +96,7 @@ def _connect_progress(target: Target, observer: Observer, verb: str) -> None:
     observers that can show them offer `stage_progress`."""
     show = getattr(observer, "stage_progress", None)
     if show is not None and hasattr(target, "reporter"):
-        target.reporter = lambda line: show(verb, line)  # type: ignore[attr-defined]
+        target.reporter = lambda line: show(verb, line)
 
 
 def up(env: Environment, observer: Observer, target: Target | None = None) -> list[StageResult]:
@@ -114,17 +114,23 @@ def down(env: Environment, observer: Observer, purge: bool = False, target: Targ
 def checklist(env: Environment, target: Target, fire_drill: bool) -> tuple[list[Check], list[list[Check]]]:
     """The independent checks, and the drills (each a sequence whose steps share state)."""
     if env.target == "local":
+        from obsctl.targets.local import LocalTarget
         from obsctl.verify import local
 
-        drills = [local.drill_pod_down(target), local.drill_error_rate(target)] if fire_drill else []  # type: ignore[arg-type]
-        return local.checks(target), drills  # type: ignore[arg-type]
+        assert isinstance(target, LocalTarget), target  # get_target made it from env.target
+        drills = [local.drill_pod_down(target), local.drill_error_rate(target)] if fire_drill else []
+        return local.checks(target), drills
     if env.target == "eks":  # the AWS layer's checks, then the Kubernetes layer's on the new cluster
+        from obsctl.targets.eks import EksTarget
         from obsctl.verify import eks
 
-        return eks.checks(target), (eks.drills(target) if fire_drill else [])  # type: ignore[arg-type]
+        assert isinstance(target, EksTarget), target
+        return eks.checks(target), (eks.drills(target) if fire_drill else [])
+    from obsctl.targets.kubernetes import KubernetesTarget
     from obsctl.verify import cluster
 
-    return cluster.checks(target), ([cluster.drill_pod_down(target)] if fire_drill else [])  # type: ignore[arg-type]
+    assert isinstance(target, KubernetesTarget), target
+    return cluster.checks(target), ([cluster.drill_pod_down(target)] if fire_drill else [])
 
 
 def verify(

@@ -191,7 +191,7 @@ def _exec_command_class() -> type:
     from pyhelm3 import errors as e
     from pyhelm3.command import Command
 
-    class _ExecCommand(Command):  # type: ignore[misc]
+    class _ExecCommand(Command):
         """pyhelm3's Command, with helm run from an argument list instead of a shell."""
 
         def _argv(self, command: list[Any]) -> list[str]:

@@ -223,7 +223,7 @@ def translate_failure(
 # --- the adapter -------------------------------------------------------------------------
 
 
-class _Terraform(Terraform):  # type: ignore[misc]
+class _Terraform(Terraform):
     """python-terraform without its state-file reading (see the module docstring)."""
 
     def read_state_file(self, file_path: str | None = None) -> None:
