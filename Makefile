@@ -41,6 +41,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check obsctl tests bench app
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test: install lint
 	$(VENV)/bin/pytest

@@ -1,6 +1,6 @@
 """obsctl: stand up, prove and tear down an observability platform.
 
-The package is layered (see docs/architecture in ../shared/DESIGN.md and `.importlinter`):
+The package is layered (README.md "Layout"; `.importlinter` enforces it):
 cli -> lifecycle -> verify -> targets -> render -> tools -> config/errors/console.
 """
 

@@ -154,10 +154,11 @@ def down(
 ) -> None:
     """Tear everything down and leave nothing behind."""
     from obsctl import lifecycle
+    from obsctl.config import EksEnv
 
     e = _load(config, env)
-    if e.target == "eks" and not yes:
-        name = e.spec.aws.cluster_name  # type: ignore[union-attr]
+    if isinstance(e.spec, EksEnv) and not yes:
+        name = e.spec.aws.cluster_name
         typed = typer.prompt(f"This destroys EKS cluster {name} and everything in it. Type its name to confirm")
         if typed != name:
             from obsctl.errors import InputError
@@ -418,9 +419,11 @@ def doctor(env: EnvOpt = None, config: ConfigOpt = None) -> None:
 
 
 def _binary_overrides(e: Environment) -> dict[str, str]:
-    if e.target != "local":
+    from obsctl.config import LocalEnv
+
+    if not isinstance(e.spec, LocalEnv):
         return {}
-    local = e.spec.local  # type: ignore[union-attr]
+    local = e.spec.local
     return {
         k: v
         for k, v in {

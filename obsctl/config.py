@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -25,7 +25,11 @@ from pydantic import (
     model_validator,
 )
 
+from obsctl import bundled
 from obsctl.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 CONFIG_FILE = "obsctl.yaml"
 DEFAULT_ENVIRONMENT = "local"
@@ -600,10 +604,16 @@ class ObsctlConfig(_Model):
     """The whole obsctl.yaml."""
 
     default_environment: str = Field(DEFAULT_ENVIRONMENT, description="Environment used without --env.")
-    project_root: str = Field(
-        ".", description="Folder holding rules/, dashboards/, app/, terraform/ ..., relative to this file."
+    project_root: str | None = Field(
+        None,
+        description="Folder holding rules/, dashboards/, app/, helm-values/, terraform/, relative to this file."
+        " Unset: this file's folder when it has rules/ (a checkout), else the content shipped with obsctl.",
     )
-    state_dir: str = Field(".obsctl", description="Where rendered files, data and logs go (per environment).")
+    state_dir: str = Field(
+        ".obsctl",
+        description="Where rendered files, data and logs go (per environment),"
+        " relative to project_root when set, else to this file's folder.",
+    )
     environments: dict[Name, EnvSpec] = Field(..., min_length=1, description="Named environments.")
 
     @model_validator(mode="after")
@@ -622,7 +632,7 @@ class Environment:
 
     name: str
     spec: LocalEnv | KubernetesEnv | EksEnv
-    root: Path  # the project root: the folder holding obsctl.yaml, rules/, dashboards/, app/ ...
+    root: Path  # the content: rules/, dashboards/, app/ ... (project_root, a checkout, or obsctl's own)
     config_path: Path
     state_root: Path  # .obsctl
 
@@ -639,8 +649,9 @@ class Environment:
         return self.state_dir / "rendered"
 
 
-def find_config(explicit: str | None, cwd: Path | None = None) -> Path:
-    """The config file: --config / OBSCTL_CONFIG, else obsctl.yaml here or in a parent folder."""
+def find_config(explicit: str | None, cwd: Path | None = None) -> Path | None:
+    """The config file: --config / OBSCTL_CONFIG, else obsctl.yaml here or in a parent folder;
+    None when there is none (load() then uses the default config shipped with obsctl)."""
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
@@ -651,10 +662,38 @@ def find_config(explicit: str | None, cwd: Path | None = None) -> Path:
         candidate = folder / CONFIG_FILE
         if candidate.is_file():
             return candidate
-    raise ConfigError(
-        f"no {CONFIG_FILE} in {here} or any parent folder",
-        "run obsctl from the project checkout, or pass --config PATH",
-    )
+    return None
+
+
+def default_state_root() -> Path:
+    """Where state goes when no obsctl.yaml was found: $XDG_STATE_HOME/obsctl (~/.local/state/obsctl)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base).expanduser().resolve() / "obsctl"
+
+
+def _project(path: Path, cfg: ObsctlConfig) -> tuple[Path, Path]:
+    """(where the content is read from, the folder state_dir is relative to) for a config file.
+
+    `project_root` names a project's own content; unset, the config's folder is the project
+    when it has rules/ (a checkout), else obsctl's shipped content is used and state stays
+    next to the config file."""
+    if cfg.project_root is not None:
+        folder = (path.parent / cfg.project_root).resolve()
+        if not folder.is_dir():
+            raise ConfigError(
+                f"{path.name}: project_root: {folder} is not a folder",
+                "point it at a folder holding rules/, dashboards/, app/ ..., or remove it to use obsctl's own content",
+            )
+        return folder, folder
+    if (path.parent / "rules").is_dir():
+        return path.parent, path.parent
+    shipped = bundled.content_root()
+    if shipped is None:
+        raise ConfigError(
+            "this obsctl has no platform content (rules/, dashboards/, app/ ...)",
+            f"reinstall obsctl from a wheel, or set project_root in {path.name} to a checkout",
+        )
+    return shipped, path.parent
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -669,7 +708,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: ErrorDetails) -> str:
     msg = str(err["msg"])
     if "[key]" in err["loc"]:
         return "is not a valid name: use lowercase letters, digits and '-'"
@@ -731,7 +770,14 @@ def with_image_digest(spec: LocalEnv | KubernetesEnv | EksEnv, digest: str) -> L
 
 def load(config: str | None = None, env: str | None = None, cwd: Path | None = None) -> Environment:
     """Load obsctl.yaml and select one environment (flags beat OBSCTL_CONFIG / OBSCTL_ENV)."""
-    path = find_config(config or os.environ.get("OBSCTL_CONFIG") or None, cwd)
+    found = find_config(config or os.environ.get("OBSCTL_CONFIG") or None, cwd)
+    path = found or bundled.default_config()
+    if path is None:
+        here = (cwd or Path.cwd()).resolve()
+        raise ConfigError(
+            f"no {CONFIG_FILE} in {here} or any parent folder, and this obsctl ships no default",
+            "run obsctl from the project checkout, or pass --config PATH",
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -744,12 +790,14 @@ def load(config: str | None = None, env: str | None = None, cwd: Path | None = N
             f"unknown environment '{name}' (known: {known})",
             f"pick one with --env NAME or OBSCTL_ENV, or add '{name}' under environments: in {path.name}",
         )
-    root = (path.parent / cfg.project_root).resolve()
+    root, project = _project(path, cfg)
     state = Path(cfg.state_dir)
+    if found is None:  # the shipped default config: state never goes into the installation
+        state = default_state_root()
     return Environment(
         name=name,
         spec=with_image_digest(cfg.environments[name], os.environ.get(IMAGE_DIGEST_ENV, "")),
         root=root,
         config_path=path,
-        state_root=state if state.is_absolute() else root / state,
+        state_root=state if state.is_absolute() else project / state,
     )

@@ -1,7 +1,7 @@
 """The one rich Console obsctl writes to, and the helpers that keep output consistent.
 
-Lower layers never print: they report progress through the small `Progress` protocol
-below, which the CLI backs with rich and tests back with a list.
+Lower layers never print: they report progress through a `Reporter` (below), a callable
+taking one line, which the CLI backs with rich and tests back with a list.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def _connect_progress(target: Target, observer: Observer, verb: str) -> None:
     observers that can show them offer `stage_progress`."""
     show = getattr(observer, "stage_progress", None)
     if show is not None and hasattr(target, "reporter"):
-        target.reporter = lambda line: show(verb, line)  # type: ignore[attr-defined]
+        target.reporter = lambda line: show(verb, line)
 
 
 def up(env: Environment, observer: Observer, target: Target | None = None) -> list[StageResult]:
@@ -114,24 +114,28 @@ def down(env: Environment, observer: Observer, purge: bool = False, target: Targ
 def checklist(env: Environment, target: Target, fire_drill: bool) -> tuple[list[Check], list[list[Check]]]:
     """The independent checks, and the drills (each a sequence whose steps share state)."""
     if env.target == "local":
-        import time
-
+        from obsctl.targets.local import LocalTarget
         from obsctl.verify import local, receivers
 
+        assert isinstance(target, LocalTarget), target  # get_target made it from env.target
         since = time.time()
-        pod_down = local.drill_pod_down(target) + receivers.local_delivery(target, receivers.POD_DOWN, since)  # type: ignore[arg-type]
-        drills = [pod_down, local.drill_error_rate(target)] if fire_drill else []  # type: ignore[arg-type]
-        return local.checks(target) + receivers.local_checks(target), drills  # type: ignore[arg-type]
+        pod_down = local.drill_pod_down(target) + receivers.local_delivery(target, receivers.POD_DOWN, since)
+        drills = [pod_down, local.drill_error_rate(target)] if fire_drill else []
+        return local.checks(target) + receivers.local_checks(target), drills
     from obsctl.verify import receivers
 
     routing = receivers.routing_checks(env.spec.alerting, None)  # every receiver reachable (amtool)
     if env.target == "eks":  # the AWS layer's checks, then the Kubernetes layer's on the new cluster
+        from obsctl.targets.eks import EksTarget
         from obsctl.verify import eks
 
-        return eks.checks(target) + routing, (eks.drills(target) if fire_drill else [])  # type: ignore[arg-type]
+        assert isinstance(target, EksTarget), target
+        return eks.checks(target) + routing, (eks.drills(target) if fire_drill else [])
+    from obsctl.targets.kubernetes import KubernetesTarget
     from obsctl.verify import cluster
 
-    return cluster.checks(target) + routing, ([cluster.drill_pod_down(target)] if fire_drill else [])  # type: ignore[arg-type]
+    assert isinstance(target, KubernetesTarget), target
+    return cluster.checks(target) + routing, ([cluster.drill_pod_down(target)] if fire_drill else [])
 
 
 def verify(
@@ -179,7 +183,6 @@ def rebuild_test(
     """down (purging data), up, verify: each phase timed; then prove nothing of the old run survived."""
     target = get_target(env)
     report = RebuildReport()
-    before = target.fingerprint()
     t0 = time.time()
 
     def phase(name: str, fn: Callable[[], str]) -> None:
@@ -192,7 +195,7 @@ def rebuild_test(
         report.phases.append((name, time.monotonic() - started, True, detail))
 
     def survivors(phase_name: str) -> str:
-        found = target.survivors(before, t0, phase_name)
+        found = target.survivors(t0, phase_name)
         report.survivors.extend(found)
         return "; ".join(found) if found else "nothing of the previous run left"
 

@@ -1,6 +1,6 @@
 """Rendering: jinja2 over the repository's templates, and the observability content loaders.
 
-One source per piece of content (DESIGN.md): alert and recording rules come from `rules/`,
+One source per piece of content: alert and recording rules come from `rules/`,
 dashboards from `dashboards/`, alert routing from the config. This module loads each once
 and shapes it for a target; the targets decide where the result is written.
 

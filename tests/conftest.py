@@ -81,7 +81,7 @@ def helm_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., subproce
 
     exe = binaries.find("helm")
     if exe is None:
-        pytest.skip("helm is not installed; run scripts/install-helm.py (../shared/TOOLS.md)")
+        pytest.skip("helm is not installed; run scripts/install-helm.py (make test does)")
     home = tmp_path_factory.mktemp("helm-home")
     env = {**os.environ, **{var: str(home / var.lower()) for var in HELM_HOMES}}
 

@@ -98,7 +98,7 @@ class Settings(BaseModel):
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from `environ` (default `os.environ`), or raise `SettingsError`."""
         environ = os.environ if environ is None else environ
-        names = {field.alias for field in cls.model_fields.values()}
+        names = {field.alias or name for name, field in cls.model_fields.items()}
         try:
             return cls.model_validate({name: environ[name] for name in names if name in environ})
         except ValidationError as exc:

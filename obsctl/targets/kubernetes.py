@@ -12,7 +12,7 @@ up:   preflight (kube context, API reachable, a helm that renders values right, 
 down: preflight -> app chart -> obsctl's LoadBalancer Services and PVCs -> kube-prometheus-stack
       -> their volumes released -> obsctl's Secrets -> obsctl's namespaces, waited until gone.
 
-Ownership (DESIGN.md): obsctl deletes only what it created. Namespaces and Secrets carry its
+Ownership (README.md, "What obsctl owns"): obsctl deletes only what it created. Namespaces and Secrets carry its
 mark (tools/kube/ownership.py `owner_marks`), releases carry it in their values (`obsctl.environment`),
 and PVCs / LoadBalancer Services are obsctl's only when they belong to one of its releases. A
 namespace that existed before is adopted as it is and never deleted; a release or Secret of
@@ -33,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from obsctl import bundled
 from obsctl import render as r
 from obsctl.config import (
     CONTROL_PLANE_COMPONENTS,
@@ -50,7 +51,6 @@ from obsctl.tools import binaries
 from obsctl.tools import helm as h
 from obsctl.tools import kube as k
 
-CHECKOUT = Path(__file__).resolve().parents[2]
 APP_CHART_NAME = "obsctl-app"
 GRAFANA_USER = "admin"
 # requests/limits per kube-prometheus-stack component (helm-values/kube-prometheus-stack.yaml.j2):
@@ -180,9 +180,9 @@ class KubernetesTarget:
         return self._content("app/chart")
 
     def _content(self, rel: str) -> Path:
-        """A folder of the project (helm-values/, app/chart), else of this checkout."""
+        """A folder of the project (helm-values/, app/chart), else the one shipped with obsctl."""
         here = self.env.root / rel
-        return here if here.exists() else CHECKOUT / rel
+        return here if here.exists() else bundled.content(rel) or here
 
     def rate_window(self) -> str:
         return f"{max(1, round(4 * duration_seconds(self.spec.scrape.interval)))}s"
@@ -692,10 +692,7 @@ class KubernetesTarget:
 
     # -- rebuild-test: what must not survive ------------------------------------------------------
 
-    def fingerprint(self) -> dict[str, Any]:
-        return {}
-
-    def survivors(self, before: dict[str, Any], since: float, phase: str) -> list[str]:
+    def survivors(self, since: float, phase: str) -> list[str]:
         """After down: obsctl's namespaces are gone, and in an adopted one none of obsctl's
         releases or Secrets is left. After up: obsctl's namespaces are new (created after
         `since`), so nothing of the previous run's objects can have been reused."""

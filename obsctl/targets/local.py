@@ -603,12 +603,10 @@ class LocalTarget:
 
     # -- rebuild-test: what must not survive ------------------------------------------------------
 
-    def fingerprint(self) -> dict[str, Any]:
-        return {"pids": self.running_pids()}
-
-    def survivors(self, before: dict[str, Any], since: float, phase: str) -> list[str]:
-        """After down (with purge): no process, no data. After up: every process is new and
-        Prometheus holds no sample older than the rebuild (its TSDB was really purged)."""
+    def survivors(self, since: float, phase: str) -> list[str]:
+        """After down (with purge): no process, no data. After up: every process started after
+        the rebuild did (`since`), and Prometheus holds no sample older than the rebuild (its
+        TSDB was really purged)."""
         out = []
         if phase == "down":
             if self.running_pids():
@@ -616,7 +614,7 @@ class LocalTarget:
             if self.data_dir.exists():
                 out.append(f"data left after purge: {self.data_dir}")
             return out
-        reused = set(before.get("pids", set())) & self.running_pids()
+        reused = [pid for pid in self.running_pids() if (started := procs.started(pid)) and started < since - 1]
         if reused:
             out.append(f"processes from the previous run still serve: {sorted(reused)}")
         if self.prometheus.query("count(up)", at=since - 1):

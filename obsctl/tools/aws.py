@@ -472,7 +472,7 @@ class Aws:
     def _scan_log_groups(self, cluster: str, vpc_id: str | None) -> list[Leftover]:
         logs = self.client("logs")
         prefixes = [f"/aws/eks/{cluster}/"] + ([f"/aws/vpc-flow-log/{vpc_id}"] if vpc_id else [])
-        out = []
+        out: list[Leftover] = []
         with _aws("scanning CloudWatch log groups"):
             for prefix in prefixes:
                 for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=prefix):

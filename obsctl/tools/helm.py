@@ -11,7 +11,7 @@ runs subprocesses from argument lists only, so `_ExecCommand` replaces that one 
 exec and keeps pyhelm3's stderr → exception mapping (copied from `Command.run`, same order),
 widened to the messages helm 4 (the pinned 4.1.4) and `upgrade --install` really print.
 Every pyhelm3 or subprocess failure is translated into an obsctl error in ONE function,
-`_translate`. `helm lint` is not in pyhelm3 and is run with subprocess directly.
+`_translate`.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def _exec_command_class() -> type:
     from pyhelm3 import errors as e
     from pyhelm3.command import Command
 
-    class _ExecCommand(Command):  # type: ignore[misc]
+    class _ExecCommand(Command):
         """pyhelm3's Command, with helm run from an argument list instead of a shell."""
 
         def _argv(self, command: list[Any]) -> list[str]:
@@ -466,15 +466,3 @@ def _pull_error(result: subprocess.CompletedProcess[str], chart: ChartRef) -> Ob
             "offline: `helm pull` the pinned chart with --untar elsewhere and set kubernetes.kps_chart to that folder",
         )
     return ToolError(f"{doing}: helm failed: {_stderr_tail(result.stderr)}")
-
-
-def lint(executable: str, chart: Path, values_file: Path | None = None) -> str:
-    """`helm lint --strict` (pyhelm3 has no lint); ToolError with helm's findings when it fails."""
-    argv = [executable, "lint", "--strict", str(chart)]
-    if values_file:
-        argv += ["--values", str(values_file)]
-    with _guarded(f"helm lint {chart.name}"):
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-    if result.returncode != 0:
-        raise ToolError(f"helm lint {chart.name} failed: {_stderr_tail(result.stdout + result.stderr, 5)}")
-    return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "linted"

@@ -26,6 +26,18 @@ def alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
+def started(pid: int) -> float | None:
+    """When a process started, in seconds since the epoch (to within a second: the boot time
+    in /proc/stat is whole seconds); None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        btime = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+    except (OSError, StopIteration):
+        return None
+    # starttime is field 22 of stat(5), in clock ticks since boot; fields[0] is field 3 (the state)
+    return int(btime.split()[1]) + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -33,13 +45,6 @@ def wait_gone(pid: int, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return not alive(pid)
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """True when something accepts connections on host:port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.2)
-        return s.connect_ex((host, port)) == 0
 
 
 def port_bindable(port: int, host: str = "127.0.0.1") -> bool:

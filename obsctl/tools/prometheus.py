@@ -1,9 +1,7 @@
-"""Prometheus adapter: its HTTP API, promtool, and the text exposition parser."""
+"""Prometheus adapter: its HTTP API and the text exposition parser."""
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
 from typing import Any
 
 from obsctl.errors import ToolError
@@ -19,9 +17,6 @@ class Prometheus(HttpApi):
         if body.get("status") != "success":
             raise ToolError(f"Prometheus {path} failed: {body.get('error', body)}")
         return body["data"]
-
-    def ready(self) -> bool:
-        return self.ok("/-/ready")
 
     def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"query": expr}
@@ -54,17 +49,3 @@ def parse_exposition(text: str) -> dict[str, Any]:
         return {fam.name: fam for fam in text_string_to_metric_families(text)}
     except (ValueError, TypeError, IndexError) as exc:
         raise ToolError(f"not valid Prometheus text format: {exc}") from None
-
-
-def promtool(*args: str, binary: str = "promtool", cwd: Path | None = None) -> str:
-    """Run promtool; a failure raises ToolError with its last lines."""
-    try:
-        result = subprocess.run([binary, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
-    except FileNotFoundError:
-        raise ToolError(
-            "promtool not found on PATH", "install it: apt-get install -y prometheus (or make up)"
-        ) from None
-    if result.returncode != 0:
-        tail = " | ".join((result.stdout + result.stderr).strip().splitlines()[-4:])
-        raise ToolError(f"promtool {args[0]} {args[1] if len(args) > 1 else ''} failed: {tail}")
-    return result.stdout

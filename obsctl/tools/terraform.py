@@ -73,7 +73,6 @@ class Progress:
     total: int | None = None
     errored: list[str] = field(default_factory=list)
     in_flight: dict[str, float] = field(default_factory=dict)  # address -> monotonic start
-    last_message: str = ""
     finished: bool = False
 
     def slowest(self, now: float | None = None, limit: int = 3) -> list[tuple[str, float]]:
@@ -133,7 +132,6 @@ class ProgressTracker:
             planned = int(ch.get("add", 0)) + int(ch.get("change", 0)) + int(ch.get("remove", 0))
             if ch.get("operation") == "plan" or p.total is None:
                 p.total = planned  # the plan phase of apply/destroy announces the total first
-            p.last_message = message
             return True
         hook = event.get("hook", {})
         if kind == "apply_start":
@@ -165,7 +163,6 @@ class ProgressTracker:
             return False
         else:
             return False
-        p.last_message = message
         return True
 
 
@@ -226,7 +223,7 @@ def translate_failure(
 # --- the adapter -------------------------------------------------------------------------
 
 
-class _Terraform(Terraform):  # type: ignore[misc]
+class _Terraform(Terraform):
     """python-terraform without its state-file reading (see the module docstring)."""
 
     def read_state_file(self, file_path: str | None = None) -> None:

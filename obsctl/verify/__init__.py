@@ -48,6 +48,7 @@ class Result:
 
 def run_one(check: Check) -> Result:
     started = time.monotonic()
+    status: Status
     try:
         detail, status = check.run(), "pass"
     except CheckFailed as exc:
@@ -58,7 +59,7 @@ def run_one(check: Check) -> Result:
         detail, status = exc.message, "fail"
     except Exception as exc:  # a bug in a check is still a failed check, not a crash
         detail, status = f"check crashed: {exc.__class__.__name__}: {exc}", "fail"
-    return Result(check.name, check.group, status, detail, round(time.monotonic() - started, 3))  # type: ignore[arg-type]
+    return Result(check.name, check.group, status, detail, round(time.monotonic() - started, 3))
 
 
 def run_checks(
@@ -97,4 +98,5 @@ def eventually(probe: Callable[[], str], timeout: float, interval: float = 0.25)
 
 
 def passed(results: list[Result]) -> bool:
+    """The verdict of a run: no check failed (a skipped one does not fail it)."""
     return all(r.status != "fail" for r in results)

@@ -44,7 +44,7 @@ def checks(t: KubernetesTarget) -> list[Check]:
     ]
 
     def query(expr: str) -> list[Any]:
-        return t.prometheus("api/v1/query", query=expr)["result"]  # type: ignore[no-any-return]
+        return t.prometheus("api/v1/query", query=expr)["result"]
 
     return out + content.dashboard_checks(t.env.root, query, t.rate_window(), settle(t), interval=1.0, cluster=True)
 

@@ -95,9 +95,10 @@ def _bastion(t: EksTarget) -> str:
     """The seed's checklist reaches the cluster from the bastion; with SSH closed an operator
     gets there through Session Manager, which needs the instance running and its SSM agent
     registered and Online."""
-    instance = t.outputs().get("bastion_instance_id")
-    if _empty(instance):
+    output = t.outputs().get("bastion_instance_id")
+    if _empty(output):
         raise CheckFailed(f"terraform output bastion_instance_id is empty (run obsctl up --env {t.env.name})")
+    instance = str(output)
     state = t.aws.instance_state(instance)
     if state is None:
         raise CheckFailed(
@@ -165,7 +166,7 @@ def _kubeconfig(t: EksTarget) -> str:
     data = yaml.safe_load(t.kubeconfig.read_text()) or {}
     if data.get("current-context") != t.context:
         raise CheckFailed(f"{t.kubeconfig}: current context is {data.get('current-context')}, expected {t.context}")
-    user = next((u["user"] for u in data.get("users", []) if u.get("name") == t.context), {})
+    user: dict[str, Any] = next((u["user"] for u in data.get("users", []) if u.get("name") == t.context), {})
     if "obsctl.tools.aws_token" not in " ".join(user.get("exec", {}).get("args", [])):
         raise CheckFailed(f"{t.kubeconfig}: the user does not use obsctl's token plugin")
     token, _ = t.aws.eks_token(t.cluster_name)

@@ -70,7 +70,7 @@ def routing_checks(alerting: AlertingSettings, sink_url: str | None) -> list[Che
                     for name in receivers:
                         found.setdefault(name, []).append(what)
                 cache["reach"] = found
-            return cache["reach"]  # type: ignore[no-any-return]
+            return cache["reach"]
 
     def check(rec: Receiver) -> Callable[[], str]:
         def run() -> str:

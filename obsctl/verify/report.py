@@ -6,7 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from obsctl.verify import Result
+from obsctl.verify import Result, passed
 
 
 def to_json(env: str, target: str, results: list[Result]) -> str:
@@ -14,7 +14,7 @@ def to_json(env: str, target: str, results: list[Result]) -> str:
         {
             "environment": env,
             "target": target,
-            "passed": all(r.status != "fail" for r in results),
+            "passed": passed(results),
             "counts": {s: sum(r.status == s for r in results) for s in ("pass", "fail", "skip")},
             "checks": [r.to_dict() for r in results],
         },

@@ -5,7 +5,7 @@ pins): it records every invocation and serves canned release state.
 state file. pyhelm3's real code path runs against it: `version`, `status -o json`,
 `get values -o json`, `get all --template` (pyhelm3 reads a revision's chart metadata that way),
 `show chart`, `upgrade --install -o json` (values read from stdin), `rollback`, `uninstall`,
-`template`, `pull`, `lint`. A test seeds releases (e.g. one stuck in pending-install) with
+`template`, `pull`. A test seeds releases (e.g. one stuck in pending-install) with
 `FakeHelm.set_release` and reads back `calls` (argv lists) and the stored values.
 
 Where pyhelm3's behaviour depends on helm, the fake does what helm 4.1.4 does, and
@@ -42,7 +42,7 @@ GLOBAL_FLAGS = (
     "--kubeconfig",
     "--namespace",
 )
-# Per verb: the flags pyhelm3 0.5.8's command builders (and obsctl's lint / version calls) can
+# Per verb: the flags pyhelm3 0.5.8's command builders (and obsctl's version call) can
 # send that helm 4.1.4 lists in `helm <verb> --help`. Pinned: test_helm_binary.py.
 FLAGS: dict[str, tuple[str, ...]] = {
     "version": ("--short", "--template"),
@@ -97,7 +97,6 @@ FLAGS: dict[str, tuple[str, ...]] = {
         "--version",
     ),
     "pull": ("--destination", "--devel", "--repo", "--untar", "--version"),
-    "lint": ("--strict", "--values"),
 }
 # Flags that take no value (everything else in FLAGS takes the next argument).
 SWITCHES = (
@@ -261,8 +260,6 @@ elif verb == "pull":
     folder = Path(opt("--destination", ".")) / chart
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "Chart.yaml").write_text(f"apiVersion: v2\nname: {chart}\nversion: {version}\n")
-elif verb == "lint":
-    print("==> Linting " + positional[0] + "\n\n1 chart(s) linted, 0 chart(s) failed")
 save()
 """
 

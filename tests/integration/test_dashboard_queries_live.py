@@ -165,7 +165,7 @@ def free_port() -> int:
 def prometheus(fake_app: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     exe = shutil.which("prometheus")
     if exe is None:
-        pytest.skip("prometheus is not on PATH; ../shared/TOOLS.md says how to get it")
+        pytest.skip("prometheus is not on PATH; scripts/install-system-deps.sh installs it")
     workdir = tmp_path_factory.mktemp("prometheus")
     config = workdir / "prometheus.yml"
     config.write_text(

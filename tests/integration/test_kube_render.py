@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(autouse=True)
 def helm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if binaries.find("helm") is None:
-        pytest.skip("helm is not installed; run scripts/install-helm.py (../shared/TOOLS.md)")
+        pytest.skip("helm is not installed; run scripts/install-helm.py (make test does)")
     for var in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
         monkeypatch.setenv(var, str(tmp_path / "helm-home" / var.lower()))
 

@@ -169,15 +169,15 @@ def test_rebuild_survivors_are_namespaces_that_outlive_down_or_predate_up(
 
     rebuild_started = time.time()
     lifecycle.up(target.env, Observer(platform.timeline), target=target)  # type: ignore[arg-type]
-    assert target.survivors({}, rebuild_started, "up") == []  # created by this up
-    old = target.survivors({}, time.time() + 3600, "up")  # a rebuild that "started" in the future
+    assert target.survivors(rebuild_started, "up") == []  # created by this up
+    old = target.survivors(time.time() + 3600, "up")  # a rebuild that "started" in the future
     assert old and all("predates the rebuild" in s for s in old)
-    assert target.survivors({}, time.time(), "down") == [
+    assert target.survivors(time.time(), "down") == [
         "namespace monitoring still exists after down",
         "namespace observability still exists after down",
     ]
     lifecycle.down(target.env, Observer(platform.timeline), target=target)  # type: ignore[arg-type]
-    assert target.survivors({}, time.time(), "down") == []
+    assert target.survivors(time.time(), "down") == []
 
 
 def test_down_with_a_stuck_namespace(
@@ -257,7 +257,7 @@ def test_a_foreign_namespace_and_its_objects_survive_up_and_down(
     assert [s["metadata"]["name"] for s in fake.list("secrets", target.mon_ns)] == ["their-secret"]
     assert fake.get("namespaces", target.app_ns) is None
     assert any("monitoring kept: obsctl did not create it" in line for line in platform.timeline)
-    assert target.survivors({}, 0, "down") == []
+    assert target.survivors(0, "down") == []
 
 
 def test_a_release_obsctl_did_not_install_is_refused_before_anything_changes(

@@ -31,7 +31,7 @@ PLAIN_DURATION = re.compile(r"^[1-9][0-9]*[smh]$")
 def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("promtool")
     if exe is None:
-        pytest.skip("promtool is not on PATH; ../shared/TOOLS.md says how to get it")
+        pytest.skip("promtool is not on PATH; scripts/install-system-deps.sh installs it")
     return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -29,7 +29,7 @@ FIXTURE_RESOURCES = 4  # network, cluster, bastion, ecr (+ failure[0] when fail 
 REQUIRED = ("region", "eks_cluster_name", "cluster_endpoint", "cluster_certificate_authority_data", "vpc_id")
 
 if shutil.which("terraform") is None:  # pragma: no cover - the project installs it
-    pytest.skip("terraform is not on PATH (see ../shared/TOOLS.md)", allow_module_level=True)
+    pytest.skip("terraform is not on PATH (see scripts/install-system-deps.sh)", allow_module_level=True)
 
 
 @pytest.fixture(autouse=True)

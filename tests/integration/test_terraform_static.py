@@ -86,7 +86,7 @@ HCL_OPTIONS = hcl2.SerializationOptions(with_comments=False, explicit_blocks=Fal
 def terraform(*args: str | Path, cwd: Path | None = None, timeout: int = 120) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("terraform")
     if exe is None:
-        pytest.skip("terraform is not on PATH; ../shared/TOOLS.md says how to get it")
+        pytest.skip("terraform is not on PATH; scripts/install-system-deps.sh says where to get it")
     env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
     return subprocess.run(
         [exe, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from obsctl import bundled
 from obsctl import config as c
 from obsctl import render as r
 from obsctl.errors import ConfigError, PreflightError
@@ -96,13 +97,39 @@ def test_config_found_in_parent_and_explicit_missing(tmp_path: Path, monkeypatch
         c.find_config(str(tmp_path / "missing.yaml"))
     empty = tmp_path.parent / f"{tmp_path.name}-empty"
     empty.mkdir()
-    with pytest.raises(ConfigError, match="no obsctl.yaml"):
-        c.find_config(None, empty)
+    assert c.find_config(None, empty) is None
+
+
+def test_without_a_config_the_shipped_default_is_used_with_state_outside_the_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_root: Path
+) -> None:
+    monkeypatch.delenv("OBSCTL_CONFIG", raising=False)
+    monkeypatch.delenv("OBSCTL_ENV", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    env = c.load(cwd=tmp_path)
+    assert env.name == "local" and env.config_path == bundled.default_config()
+    assert env.root == bundled.content_root() == repo_root  # the source tree (an editable install)
+    assert env.state_dir == tmp_path / "xdg" / "obsctl" / "local"
+    monkeypatch.delenv("XDG_STATE_HOME")
+    assert c.load(cwd=tmp_path).state_root == Path.home() / ".local" / "state" / "obsctl"
 
 
 def test_project_root_is_relative_to_the_config_file(tmp_path: Path, repo_root: Path) -> None:
     example = repo_root / "examples" / "obsctl.example.yaml"
-    assert c.load(str(example), env="kind").root == repo_root
-    (tmp_path / "obsctl.yaml").write_text("environments: {local: {target: local}}\n")
+    env = c.load(str(example), env="kind")
+    assert env.root == repo_root and env.state_root == repo_root / ".obsctl"
+    (tmp_path / "obsctl.yaml").write_text("project_root: content\nenvironments: {local: {target: local}}\n")
+    with pytest.raises(ConfigError, match="project_root: .*content is not a folder"):
+        c.load(str(tmp_path / "obsctl.yaml"))
+    (tmp_path / "content").mkdir()
     with pytest.raises(PreflightError, match="no rule files"):
         r.load_rule_groups(c.load(str(tmp_path / "obsctl.yaml")).root)
+
+
+def test_a_config_without_content_next_to_it_uses_the_shipped_content(tmp_path: Path, repo_root: Path) -> None:
+    (tmp_path / "obsctl.yaml").write_text("environments: {local: {target: local}}\n")
+    env = c.load(str(tmp_path / "obsctl.yaml"))
+    assert env.root == bundled.content_root() and r.load_rule_groups(env.root)
+    assert env.state_root == tmp_path / ".obsctl"  # state stays with the config, not the content
+    (tmp_path / "rules").mkdir()  # a project of its own (a checkout): its content wins
+    assert c.load(str(tmp_path / "obsctl.yaml")).root == tmp_path

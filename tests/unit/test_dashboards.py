@@ -180,7 +180,7 @@ def test_every_expr_parses(tmp_path: Path) -> None:
     """promtool parses each expression as a recording rule ($__rate_interval -> 1m)."""
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.skip("promtool is not on PATH; ../shared/TOOLS.md says how to get it")
+        pytest.skip("promtool is not on PATH; scripts/install-system-deps.sh installs it")
     groups = []
     for path in DASHBOARD_FILES:
         dashboard = load(path)

@@ -163,7 +163,7 @@ def test_tools_check_works_on_a_fresh_project(tmp_path: Path) -> None:
     from obsctl.tools import binaries
 
     if binaries.find("terraform") is None or binaries.find("helm") is None:
-        pytest.skip("terraform and helm are needed (../shared/TOOLS.md; make test installs helm)")
+        pytest.skip("terraform and helm are needed (scripts/install-system-deps.sh; make test installs helm)")
     t = target(tmp_path)
     assert not t.workdir.exists()
     detail = t.check_tools()

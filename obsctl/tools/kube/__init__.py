@@ -52,7 +52,7 @@ from obsctl.tools.kube.views import (
 from obsctl.tools.kube.workloads import Workloads
 
 
-class Kube(Namespaces, Workloads, Owned, Reach, Logs):
+class Kube(Namespaces, Owned, Reach, Workloads, Logs):
     """A client bound to one kubeconfig file and one context (obsctl.tools.kube.client), with
     every part of the adapter."""
 

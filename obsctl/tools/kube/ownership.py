@@ -1,5 +1,5 @@
 """What obsctl owns on a cluster: the mark it puts on what it creates and reads back before any
-delete, and which objects belong to its Helm releases (DESIGN.md "Ownership")."""
+delete, and which objects belong to its Helm releases (README.md, "What obsctl owns")."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 # The mark obsctl puts on what it creates (namespaces, Secrets, a StorageClass) and reads back
 # before any delete: the managed-by label AND the environment's name. Objects without both are
-# someone else's: read, never changed or deleted (DESIGN.md "Ownership").
+# someone else's: read, never changed or deleted.
 OWNER_LABEL = "app.kubernetes.io/managed-by"
 OWNER_VALUE = "obsctl"
 ENV_ANNOTATION = "obsctl.io/environment"

@@ -17,12 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 from obsctl.errors import ObsctlError, PreflightError, ToolError
-from obsctl.tools.kube.client import Client
 from obsctl.tools.kube.errors import NotFound, _guarded
 from obsctl.tools.kube.views import _pod_info
+from obsctl.tools.kube.workloads import Workloads
 
 
-class Reach(Client):
+class Reach(Workloads):  # finds the pod behind a Service with Workloads' readers
     def proxy_get(self, namespace: str, service: str, port: int | str, path: str, **params: Any) -> str:
         """GET through the API server's service proxy:
         /api/v1/namespaces/{ns}/services/{name}:{port}/proxy/{path}."""
@@ -121,7 +121,7 @@ class Reach(Client):
                 )
             finally:
                 own.close()
-            return pf.socket(remote_port)  # type: ignore[no-any-return]
+            return pf.socket(remote_port)
 
 
 class PortForward:

@@ -121,9 +121,6 @@ class Workloads(Client):
     def service(self, namespace: str, name: str) -> Any:
         return self._call(f"read service {namespace}/{name}", self.core.read_namespaced_service, name, namespace)
 
-    def deployment(self, namespace: str, name: str) -> Any:
-        return self._call(f"read deployment {namespace}/{name}", self.apps.read_namespaced_deployment, name, namespace)
-
     def custom_objects(self, group: str, version: str, namespace: str, plural: str) -> list[dict[str, Any]]:
         listing = self._call(
             f"list {plural}.{group} in {namespace}",

@@ -1,23 +1,6 @@
-"""The `eks` target: Terraform for the AWS layer, then the Kubernetes layer on the new cluster.
-
-`eks` is `kubernetes` with Terraform before it and after it (DESIGN.md):
-
-    up:   preflight (credentials, tools, cost estimate) → render the Terraform working dir →
-          init → apply (live progress) → outputs → cluster ACTIVE → kubeconfig →
-          the Kubernetes layer's own up stages (KubernetesTarget, composed)
-    down: credentials → render → init → the Kubernetes layer's down stages (while the cluster
-          exists: its LoadBalancers and volumes must go before the VPC can) → wait until the
-          EBS CSI driver has deleted the volumes of the cluster's claims (it does so after
-          their PersistentVolumes go; destroying the cluster first would orphan them) →
-          destroy → scan for anything still tagged with the cluster; fail with the list if
-          any survived
-
-The working directory `.obsctl/<env>/terraform/` holds symlinks to `terraform/*.tf` (and the
-lock file when there is one), `backend.tf.json` (S3 with `use_lockfile`, or local state in
-that directory) and `terraform.tfvars.json`, both rendered from obsctl.yaml with the jinja2
-templates in `terraform/templates/`. The kubeconfig for the new cluster is obsctl's own,
-`.obsctl/<env>/kubeconfig`, whose `exec` plugin is `python -m obsctl.tools.aws_token`: no AWS
-CLI is needed, and the user's ~/.kube/config is never written.
+"""EksTarget: the stages of the `eks` target (preflight, Terraform, the Kubernetes layer
+composed, down with its volume wait and leftover scan), its status and endpoints. The price
+table, the Terraform working directory and the kubeconfig are modules of their own beside it.
 
 Progress lines (resources done / total, the slowest in flight) go to `self.reporter`, a
 callback the CLI may set; this module never prints. Every stage is safe to repeat.
@@ -27,11 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,16 +22,14 @@ from obsctl.config import EksEnv, Environment, duration_seconds
 from obsctl.console import Reporter, silent
 from obsctl.errors import InputError, ObsctlError, PreflightError, ToolError, WaitTimeout
 from obsctl.targets.base import Health, Rendered, Stage, StatusRow
+from obsctl.targets.eks import kubeconfig, workdir
+from obsctl.targets.eks.prices import CostEstimate, estimate_cost
 from obsctl.tools import binaries
 
 if TYPE_CHECKING:
-    from obsctl.tools.aws import Aws, CostInputs, Leftover
+    from obsctl.tools.aws import Aws, Leftover
     from obsctl.tools.terraform import Progress, TerraformRunner
 
-REPO_TERRAFORM = Path(__file__).resolve().parents[2] / "terraform"
-TFVARS = "terraform.tfvars.json"
-BACKEND = "backend.tf.json"
-LOCK_FILE = ".terraform.lock.hcl"
 # What obsctl reads from `terraform output -json` (terraform/outputs.tf must declare them all).
 REQUIRED_OUTPUTS = (
     "region",
@@ -76,110 +55,6 @@ def _aws_health(status: str) -> Health:
     if status.endswith("FAILED") or status == "DEGRADED":
         return Health.failed
     return Health.waiting
-
-
-# --- cost estimate ------------------------------------------------------------------------
-
-HOURS_PER_MONTH = 730
-EKS_CONTROL_PLANE_HOUR = 0.10  # standard support; extended support is $0.60
-PUBLIC_IPV4_HOUR = 0.005
-KMS_KEY_MONTH = 1.0
-BASTION_VOLUME_GIB = 10  # terraform/bastion.tf root_block_device
-# region -> (NAT gateway per hour, gp3 per GiB-month, instance price factor vs us-east-1)
-REGION_PRICES: dict[str, tuple[float, float, float]] = {
-    "us-east-1": (0.045, 0.08, 1.00),
-    "us-east-2": (0.045, 0.08, 1.00),
-    "us-west-2": (0.045, 0.08, 1.00),
-    "eu-west-1": (0.048, 0.088, 1.10),
-    "eu-west-2": (0.050, 0.0928, 1.14),
-    "eu-central-1": (0.052, 0.0952, 1.15),
-    "eu-north-1": (0.046, 0.0836, 1.03),
-    "ap-southeast-1": (0.059, 0.096, 1.26),
-    "ap-northeast-1": (0.062, 0.096, 1.31),
-}
-# Linux on-demand per hour in us-east-1 (a small table: other types are reported as unknown).
-INSTANCE_HOUR_US_EAST_1: dict[str, float] = {
-    "t3.micro": 0.0104,
-    "t3.small": 0.0208,
-    "t3.medium": 0.0416,
-    "t3.large": 0.0832,
-    "t3.xlarge": 0.1664,
-    "t3.2xlarge": 0.3328,
-    "t4g.micro": 0.0084,
-    "t4g.small": 0.0168,
-    "t4g.medium": 0.0336,
-    "t4g.large": 0.0672,
-    "t4g.xlarge": 0.1344,
-    "m5.large": 0.096,
-    "m5.xlarge": 0.192,
-    "m6i.large": 0.096,
-    "m6i.xlarge": 0.192,
-    "m7i.large": 0.1008,
-    "m6g.large": 0.077,
-    "m7g.large": 0.0816,
-    "c6i.large": 0.085,
-    "r6i.large": 0.126,
-}
-
-
-@dataclass
-class CostEstimate:
-    """An ESTIMATE of what `up` creates, per hour, from a static on-demand price table."""
-
-    region: str
-    items: list[tuple[str, float]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def hourly(self) -> float:
-        return sum(v for _, v in self.items)
-
-    def summary(self) -> str:
-        parts = ", ".join(f"{name} ${v:.3f}" for name, v in self.items)
-        text = (
-            f"estimated cost ≈ ${self.hourly:.2f}/hour (≈ ${self.hourly * HOURS_PER_MONTH:.0f}/month)"
-            f" [{parts}] — an estimate from obsctl's static on-demand list-price table, before data"
-            " transfer, logs and tax; not a quote"
-        )
-        return text + "".join(f"; {n}" for n in self.notes)
-
-
-def estimate_cost(aws: Any, inputs: CostInputs | None = None) -> CostEstimate:
-    """The hourly estimate for an `AwsSettings` (`aws`), with instance shapes from `inputs`."""
-    est = CostEstimate(aws.region)
-    prices = REGION_PRICES.get(aws.region)
-    if prices is None:
-        prices = REGION_PRICES["us-east-1"]
-        est.notes.append(f"no prices for {aws.region} in the table: us-east-1 prices used")
-    nat_hour, gp3_month, factor = prices
-
-    def instance(name: str) -> float | None:
-        base = INSTANCE_HOUR_US_EAST_1.get(name)
-        return None if base is None else base * factor
-
-    est.items.append(("EKS control plane", EKS_CONTROL_PLANE_HOUR))
-    node_type = aws.node_instance_types[0]
-    shape = ""
-    if inputs and node_type in inputs.instance_types:
-        it = inputs.instance_types[node_type]
-        shape = f" ({it.vcpus} vCPU, {it.memory_mib // 1024} GiB)"
-    node_price = instance(node_type)
-    if node_price is None:
-        est.notes.append(f"no price for node type {node_type} in the table: nodes not counted")
-    else:
-        est.items.append((f"{aws.node_desired_size} × {node_type}{shape}", aws.node_desired_size * node_price))
-    volumes = aws.node_desired_size * aws.node_disk_size_gib + BASTION_VOLUME_GIB
-    est.items.append((f"{volumes} GiB gp3", volumes * gp3_month / HOURS_PER_MONTH))
-    nats = 1 if aws.single_nat_gateway else aws.az_count
-    est.items.append((f"{nats} NAT gateway{'s' if nats > 1 else ''}", nats * nat_hour))
-    bastion = instance(aws.bastion_instance_type)
-    if bastion is None:
-        est.notes.append(f"no price for bastion type {aws.bastion_instance_type} in the table")
-    else:
-        est.items.append((f"bastion {aws.bastion_instance_type}", bastion))
-    est.items.append((f"{nats + 1} public IPv4", (nats + 1) * PUBLIC_IPV4_HOUR))
-    est.items.append(("KMS key", KMS_KEY_MONTH / HOURS_PER_MONTH))
-    return est
 
 
 def _prefixlen(cidr: str) -> int | None:
@@ -215,8 +90,7 @@ class EksTarget:
         self.log_dir = self.state / "logs"
         self.kubeconfig = self.state / "kubeconfig"
         self.context = f"obsctl-{env.name}"
-        self.source = terraform_source or self._default_source()
-        self.templates = REPO_TERRAFORM / "templates"
+        self.source = terraform_source or workdir.default_source(env.root)
         self.endpoint_url = endpoint_url
         self.checkip_url = checkip_url  # None: checkip.amazonaws.com (or OBSCTL_CHECKIP_URL)
         self.scan_settle = scan_settle  # seconds a leftover may take to disappear (ENIs, LBs)
@@ -229,11 +103,6 @@ class EksTarget:
         self._outputs: dict[str, Any] | None = None
         self._outputs_lock = threading.Lock()
         self._cluster_live: bool | None = None
-
-    def _default_source(self) -> Path:
-        """terraform/ next to obsctl.yaml when the project has one, else the one shipped with obsctl."""
-        here = self.env.root / "terraform"
-        return here if (here / "variables.tf").is_file() else REPO_TERRAFORM
 
     # -- adapters (imported lazily: `obsctl --help` must not pay for boto3) -----------------
 
@@ -265,27 +134,10 @@ class EksTarget:
     # -- render --------------------------------------------------------------------------
 
     def tfvars(self) -> str:
-        ctx = {"aws": self.aws_settings, "env_name": self.env.name}
-        text = r.render_template(self.templates, f"{TFVARS}.j2", ctx)
-        return json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+        return workdir.tfvars(self.aws_settings, self.env.name)
 
     def backend(self) -> str:
-        b = self.aws_settings.backend
-        conf: dict[str, Any] | None = None
-        if b is not None:
-            conf = {
-                "bucket": b.bucket,
-                "key": b.key or f"obsctl/{self.env.name}/terraform.tfstate",
-                "region": b.region or self.aws_settings.region,
-                "encrypt": True,
-                "use_lockfile": True,
-            }
-            if b.kms_key_id:
-                conf["kms_key_id"] = b.kms_key_id
-            if self.aws_settings.profile:
-                conf["profile"] = self.aws_settings.profile
-        text = r.render_template(self.templates, f"{BACKEND}.j2", {"backend": conf})
-        return json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+        return workdir.backend(self.aws_settings, self.env.name)
 
     def render(self) -> Rendered:
         """The Terraform working directory, and the Kubernetes layer's files."""
@@ -302,33 +154,7 @@ class EksTarget:
 
     def render_terraform(self) -> Rendered:
         """`.obsctl/<env>/terraform/`: symlinks to terraform/*.tf, backend.tf.json, terraform.tfvars.json."""
-        out = Rendered()
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        wanted = sorted(self.source.glob("*.tf"))
-        if (self.source / LOCK_FILE).is_file():
-            wanted.append(self.source / LOCK_FILE)
-        names = {p.name for p in wanted}
-        for link in self.workdir.glob("*.tf"):  # a .tf removed from the source must go here too
-            if link.is_symlink() and link.name not in names:
-                link.unlink()
-                out.changed.append(link)
-        for src in wanted:
-            link = self.workdir / src.name
-            out.files.append(link)
-            if link.is_symlink() and link.resolve() == src.resolve():
-                continue
-            if link.is_symlink() or (link.exists() and src.name != LOCK_FILE):
-                link.unlink()
-            elif link.exists():  # terraform init rewrote the lock file in place: keep its hashes
-                continue
-            link.symlink_to(src.resolve())
-            out.changed.append(link)
-        for name, text in ((BACKEND, self.backend()), (TFVARS, self.tfvars())):
-            path = self.workdir / name
-            out.files.append(path)
-            if r.write_if_changed(path, text):
-                out.changed.append(path)
-        return out
+        return workdir.render(self.source, self.workdir, self.aws_settings, self.env.name)
 
     def _render_terraform_stage(self) -> str:
         out = self.render_terraform()
@@ -379,7 +205,7 @@ class EksTarget:
                 f"node type(s) {', '.join(wrong)} cannot run {a.node_ami_type} ({arch})",
                 "match aws.node_instance_types to aws.node_ami_type (e.g. t4g.* with *_ARM_64_*)",
             )
-        self.last_estimate = estimate_cost(a, inputs)
+        self.last_estimate = estimate_cost(a, inputs)  # what the confirm stage quotes
         return self.last_estimate
 
     def check_endpoint_exposure(self) -> str:
@@ -404,14 +230,9 @@ class EksTarget:
             f" only IAM authentication guards it; {advice}"
         )
 
-    def preflight(self) -> None:
+    def _preflight_stage(self) -> str:
         """Credentials first (so a machine without any fails in well under a second, before
         any Terraform run), then tools, then the region and the cost estimate."""
-        self.check_credentials()
-        self.check_tools()
-        self.check_region()
-
-    def _preflight_stage(self) -> str:
         who = self.check_credentials()
         tools = self.check_tools()
         estimate = self.check_region()
@@ -481,57 +302,12 @@ class EksTarget:
 
     def kubeconfig_data(self, outputs: dict[str, Any]) -> dict[str, Any]:
         """A kubeconfig for the cluster whose credentials come from obsctl's token plugin."""
-        args = ["-m", "obsctl.tools.aws_token", "--cluster", outputs["eks_cluster_name"], "--region"]
-        args.append(outputs.get("region") or self.aws_settings.region)
-        if self.aws_settings.profile:
-            args += ["--profile", self.aws_settings.profile]
-        env = [{"name": "PYTHONPATH", "value": str(Path(__file__).resolve().parents[2])}]
-        if self.aws.endpoint_url:
-            from obsctl.tools.aws import ENDPOINT_ENV
-
-            env.append({"name": ENDPOINT_ENV, "value": self.aws.endpoint_url})
-        name = self.context
-        return {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "preferences": {},
-            "clusters": [
-                {
-                    "name": name,
-                    "cluster": {
-                        "server": outputs["cluster_endpoint"],
-                        "certificate-authority-data": outputs["cluster_certificate_authority_data"],
-                    },
-                }
-            ],
-            "users": [
-                {
-                    "name": name,
-                    "user": {
-                        "exec": {
-                            "apiVersion": "client.authentication.k8s.io/v1beta1",
-                            "command": sys.executable,
-                            "args": args,
-                            "env": env,
-                            "interactiveMode": "Never",
-                            "provideClusterInfo": False,
-                        }
-                    },
-                }
-            ],
-            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
-            "current-context": name,
-        }
+        a = self.aws_settings
+        return kubeconfig.kubeconfig_data(self.context, outputs, a.region, a.profile, self.aws.endpoint_url)
 
     def write_kubeconfig(self, outputs: dict[str, Any] | None = None) -> bool:
         """Write .obsctl/<env>/kubeconfig (0600); True when it changed. Never ~/.kube/config."""
-        import yaml
-
-        data = self.kubeconfig_data(outputs or self.outputs())
-        text = "# Written by obsctl for this environment's EKS cluster -- do not edit.\n" + yaml.safe_dump(
-            data, sort_keys=False
-        )
-        return r.write_if_changed(self.kubeconfig, text, secret=True)
+        return kubeconfig.write(self.kubeconfig, self.kubeconfig_data(outputs or self.outputs()))
 
     def _kubeconfig_stage(self) -> str:
         changed = self.write_kubeconfig()
@@ -753,14 +529,11 @@ class EksTarget:
                 pass
         return out
 
-    def fingerprint(self) -> dict[str, Any]:
-        return {}
-
-    def survivors(self, before: dict[str, Any], since: float, phase: str) -> list[str]:
+    def survivors(self, since: float, phase: str) -> list[str]:
         """The Kubernetes layer's check; leftovers in AWS are already a failing stage of down."""
         if phase == "down":
             return []  # the cluster itself is gone; `leftover scan` proved nothing tagged survived
-        return self.kubernetes_target().survivors(before, since, phase)
+        return self.kubernetes_target().survivors(since, phase)
 
     def port_forward(self, *args: Any, **kwargs: Any) -> Any:
         if not self.kubeconfig.is_file():
