@@ -385,6 +385,26 @@ class LocalEnv(_EnvBase):
     target: Literal["local"]
     local: LocalSettings = Field(default_factory=LocalSettings, description="Local processes.")
 
+    @model_validator(mode="after")
+    def _replica_ports(self) -> LocalEnv:
+        """Replica N listens on `ports.app + N`: the whole range must fit and stay clear of the others."""
+        ports, replicas = self.local.ports, self.app.replicas
+        last = ports.app + replicas - 1
+        if last > 65535:
+            raise ValueError(
+                f"local.ports.app {ports.app} with {replicas} replicas needs ports up to {last}, past 65535;"
+                f" lower local.ports.app to at most {65536 - replicas}"
+            )
+        clash = [
+            f"{name} {port}" for name, port in ports.model_dump().items() if name != "app" and ports.app <= port <= last
+        ]
+        if clash:
+            raise ValueError(
+                f"the app replicas use ports {ports.app}-{last} (local.ports.app + replica), which collides with"
+                f" {', '.join(clash)}; move local.ports.app or those ports out of that range"
+            )
+        return self
+
 
 class KubernetesEnv(_EnvBase):
     """Any existing kube context (kind, k3d, a company cluster)."""
