@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from obsctl import inputs
 from obsctl.errors import ConfigError
 
 CONFIG_FILE = "obsctl.yaml"
@@ -55,7 +56,8 @@ Name = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_leng
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: YAML `replicas: true` or `send_resolved: "no"` must not quietly become 1 or False
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # --- the app and what is scraped -------------------------------------------------------
@@ -482,13 +484,16 @@ def find_config(explicit: str | None, cwd: Path | None = None) -> Path:
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
-            raise ConfigError(f"config file {explicit} does not exist", "check the path given to --config")
+            problem = inputs.path_problem(path) or "does not exist"
+            raise ConfigError(f"config file {explicit} {problem}", "check the path given to --config")
         return path.resolve()
     here = (cwd or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / CONFIG_FILE
         if candidate.is_file():
             return candidate
+        if problem := inputs.path_problem(candidate):  # a directory or a loop is not "no obsctl.yaml"
+            raise ConfigError(f"{candidate} {problem}", "make it the config file, or pass --config PATH")
     raise ConfigError(
         f"no {CONFIG_FILE} in {here} or any parent folder",
         "run obsctl from the project checkout, or pass --config PATH",
@@ -522,15 +527,7 @@ def _message(err: dict[str, Any]) -> str:
 
 def parse_config(text: str, source: str) -> ObsctlConfig:
     """Parse and validate config text; every problem becomes a one-line ConfigError."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: malformed YAML: {problem}", "fix the YAML syntax at that line") from None
+    data = inputs.load_yaml(text, source, "fix the YAML syntax at that line")
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with 'environments:' at the top", "see examples/")
     try:
@@ -549,10 +546,7 @@ def parse_config(text: str, source: str) -> ObsctlConfig:
 def load(config: str | None = None, env: str | None = None, cwd: Path | None = None) -> Environment:
     """Load obsctl.yaml and select one environment (flags beat OBSCTL_CONFIG / OBSCTL_ENV)."""
     path = find_config(config or os.environ.get("OBSCTL_CONFIG") or None, cwd)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}", "check the file's permissions and encoding") from None
+    text = inputs.read_text(path, "config file", inputs.CONFIG_MAX_BYTES)
     cfg = parse_config(text, path.name)
     name = env or os.environ.get("OBSCTL_ENV") or cfg.default_environment
     if name not in cfg.environments:
