@@ -131,8 +131,8 @@ def load_yaml(text: str, source: str, hint: str) -> Any:
 
 
 def load_json(text: str, source: str, hint: str) -> Any:
-    """Parse JSON; a syntax error is `source:line:col: problem`."""
+    """Parse JSON; a syntax error is `source: not valid JSON: problem: line L column C (char N)`."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}", hint) from None
+        raise ConfigError(f"{source}: not valid JSON: {exc}", hint) from None
