@@ -3,7 +3,7 @@ imports typer, and the one place that turns errors into messages and exit codes:
 
     ObsctlError       -> `error: ...` (+ `hint: ...`) on stderr, its exit code (1, or 2 for bad input)
     Ctrl-C            -> exit 130
-    anything else     -> one line, the traceback in .obsctl/crash.log, exit 3 (--debug re-raises)
+    anything else     -> one line, the traceback in <state dir>/crash.log, exit 3 (--debug re-raises)
 
 Heavy modules (pydantic, the clients) are imported inside the commands so `obsctl --help`
 starts about as fast as typer itself (bench/startup.py measures it).
@@ -52,10 +52,15 @@ class Component(StrEnum):
     alertmanager = "alertmanager"
 
 
+_loaded: Environment | None = None  # the command's environment: a crash log goes to its state dir
+
+
 def _load(config: str | None, env: str | None) -> Environment:
     from obsctl import config as cfg
 
-    return cfg.load(config, env)
+    global _loaded
+    _loaded = cfg.load(config, env)
+    return _loaded
 
 
 def _out() -> Any:
@@ -358,17 +363,11 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-def _crash_log(exc: BaseException) -> Path:
-    import traceback
+def _crash_log(exc: BaseException) -> str:
+    from obsctl import crashlog
 
-    path = Path(".obsctl") / "crash.log"
-    try:
-        path.parent.mkdir(exist_ok=True)
-        path.write_text("".join(traceback.format_exception(exc)))
-    except OSError:
-        path = Path("/tmp/obsctl-crash.log")
-        path.write_text("".join(traceback.format_exception(exc)))
-    return path
+    path = crashlog.write(exc, _loaded.state_dir if _loaded else None)
+    return f"traceback in {path}" if path else "no folder could take the traceback"
 
 
 def main() -> None:
@@ -394,7 +393,8 @@ def main() -> None:
         if os.environ.get("OBSCTL_DEBUG"):
             raise
         log = _crash_log(exc)
-        sys.stderr.write(f"error: unexpected {exc.__class__.__name__}: {exc} (traceback in {log}; --debug shows it)\n")
+        said = " ".join(str(exc).split())  # one line, even for a multi-line message
+        sys.stderr.write(f"error: unexpected {exc.__class__.__name__}: {said} ({log}; --debug shows it)\n")
         sys.exit(3)
 
 
