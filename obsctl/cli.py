@@ -185,7 +185,11 @@ def verify(
         if live and r.group == "fire-drill":
             _out().print(f"{_status_style(r.status)} {_esc(r.name)} [dim]{r.seconds:.1f}s[/] {_esc(r.detail)}")
 
-    results = lifecycle.verify(e, fire_drill, on_result=show)
+    unrecorded = None
+    try:
+        results = lifecycle.verify(e, fire_drill, on_result=show)
+    except lifecycle.ResultsNotRecorded as exc:  # the state dir is broken: still show what was checked
+        results, unrecorded = exc.results, exc
     if junit:
         report.write_junit(junit, e.name, results)
     if output == Output.json:
@@ -194,6 +198,9 @@ def verify(
         _out().print(_results_table(results))
         counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "skip")}
         _out().print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped")
+    if unrecorded:
+        unrecorded.exit_code = 1 if any(r.status == "fail" for r in results) else 2
+        raise unrecorded
     if any(r.status == "fail" for r in results):
         raise typer.Exit(1)
 
@@ -249,9 +256,11 @@ def rebuild_test(
 @app.command()
 def render(env: EnvOpt = None, config: ConfigOpt = None) -> None:
     """Write everything `up` would use into .obsctl/<env>/rendered/ and start nothing."""
+    from obsctl import statedir
     from obsctl.targets import get_target
 
     e = _load(config, env)
+    statedir.ensure_writable(e.state_dir)
     out = get_target(e).render()
     for path in out.files:
         mark = "[yellow]changed[/]" if path in out.changed else "[dim]same[/]   "

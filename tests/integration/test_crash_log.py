@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 _RUN = """
 import sys
-import obsctl.config, obsctl.render
+import obsctl.config, obsctl.lifecycle, obsctl.render
 def bug(*args, **kwargs):
     raise KeyError("injected bug")
 setattr({module}, {name!r}, bug)
@@ -81,5 +81,5 @@ def test_a_bug_before_any_environment_logs_in_the_per_user_dir(tmp_path: Path) -
 def test_an_unwritable_state_dir_falls_back_to_the_per_user_dir(tmp_path: Path) -> None:
     make_project(tmp_path, local_config(free_port_block(14)))
     (tmp_path / ".obsctl").write_text("not a folder\n")  # even root cannot mkdir below a file
-    res = run_with_bug("obsctl.render", "load_rule_groups", "render", cwd=tmp_path, home=tmp_path / "home")
+    res = run_with_bug("obsctl.lifecycle", "checklist", "verify", cwd=tmp_path, home=tmp_path / "home")
     assert_crash(res, tmp_path / "home" / "obsctl" / "crash.log")
