@@ -381,8 +381,10 @@ def _crash_log(exc: BaseException) -> str:
 
 def main() -> None:
     """Console-script entry point: the one place errors become messages and exit codes."""
+    from obsctl.console import setup_streams
     from obsctl.errors import ObsctlError
 
+    setup_streams()
     try:
         app()
     except ObsctlError as exc:
