@@ -172,10 +172,16 @@ def verify(
         typer.Option("--fire-drill", help="Also prove alerting end to end: break the app, watch the alert travel."),
     ] = False,
     output: Annotated[Output, typer.Option("--output", "-o", help="table or json.")] = Output.table,
-    junit: Annotated[Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")] = None,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit", help="Also write a JUnit XML report to this file (a folder: obsctl-verify-ENV.xml in it)."
+        ),
+    ] = None,
 ) -> None:
     """Run the verification checklist; exit 1 if any check fails."""
     from obsctl import lifecycle
+    from obsctl.errors import ObsctlError
     from obsctl.verify import report
 
     e = _load(config, env)
@@ -190,16 +196,23 @@ def verify(
         results = lifecycle.verify(e, fire_drill, on_result=show)
     except lifecycle.ResultsNotRecorded as exc:  # the state dir is broken: still show what was checked
         results, unrecorded = exc.results, exc
-    if junit:
-        report.write_junit(junit, e.name, results)
     if output == Output.json:
         sys.stdout.write(report.to_json(e.name, e.target, results) + "\n")
     else:
         _out().print(_results_table(results))
         counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "skip")}
         _out().print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped")
+    failed = any(r.status == "fail" for r in results)
+    if junit:  # after the results are shown, so a bad path cannot hide them
+        try:
+            written = report.write_junit(junit, e.name, results)
+        except ObsctlError as exc:
+            exc.exit_code = 1 if failed else 2
+            raise
+        if output == Output.table:
+            _out().print(f"JUnit report: {_rel(written)}")
     if unrecorded:
-        unrecorded.exit_code = 1 if any(r.status == "fail" for r in results) else 2
+        unrecorded.exit_code = 1 if failed else 2
         raise unrecorded
     if any(r.status == "fail" for r in results):
         raise typer.Exit(1)
