@@ -3,7 +3,7 @@ imports typer, and the one place that turns errors into messages and exit codes:
 
     ObsctlError       -> `error: ...` (+ `hint: ...`) on stderr, its exit code (1, or 2 for bad input)
     Ctrl-C            -> exit 130
-    anything else     -> one line, the traceback in .obsctl/crash.log, exit 3 (--debug re-raises)
+    anything else     -> one line, the traceback in <state dir>/crash.log, exit 3 (--debug re-raises)
 
 Heavy modules (pydantic, the clients) are imported inside the commands so `obsctl --help`
 starts about as fast as typer itself (bench/startup.py measures it).
@@ -52,10 +52,15 @@ class Component(StrEnum):
     alertmanager = "alertmanager"
 
 
+_loaded: Environment | None = None  # the command's environment: a crash log goes to its state dir
+
+
 def _load(config: str | None, env: str | None) -> Environment:
     from obsctl import config as cfg
 
-    return cfg.load(config, env)
+    global _loaded
+    _loaded = cfg.load(config, env)
+    return _loaded
 
 
 def _out() -> Any:
@@ -198,10 +203,16 @@ def verify(
         typer.Option("--fire-drill", help="Also prove alerting end to end: break the app, watch the alert travel."),
     ] = False,
     output: Annotated[Output, typer.Option("--output", "-o", help="table or json.")] = Output.table,
-    junit: Annotated[Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")] = None,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit", help="Also write a JUnit XML report to this file (a folder: obsctl-verify-ENV.xml in it)."
+        ),
+    ] = None,
 ) -> None:
     """Run the verification checklist; exit 1 if any check fails."""
     from obsctl import lifecycle
+    from obsctl.errors import ObsctlError
     from obsctl.verify import report
 
     e = _load(config, env)
@@ -211,15 +222,29 @@ def verify(
         if live and r.group == "fire-drill":
             _out().print(f"{_status_style(r.status)} {_esc(r.name)} [dim]{r.seconds:.1f}s[/] {_esc(r.detail)}")
 
-    results = lifecycle.verify(e, fire_drill, on_result=show)
-    if junit:
-        report.write_junit(junit, e.name, results)
+    unrecorded = None
+    try:
+        results = lifecycle.verify(e, fire_drill, on_result=show)
+    except lifecycle.ResultsNotRecorded as exc:  # the state dir is broken: still show what was checked
+        results, unrecorded = exc.results, exc
     if output == Output.json:
         sys.stdout.write(report.to_json(e.name, e.target, results) + "\n")
     else:
         _out().print(_results_table(results))
         counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "skip")}
         _out().print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped")
+    failed = any(r.status == "fail" for r in results)
+    if junit:  # after the results are shown, so a bad path cannot hide them
+        try:
+            written = report.write_junit(junit, e.name, results)
+        except ObsctlError as exc:
+            exc.exit_code = 1 if failed else 2
+            raise
+        if output == Output.table:
+            _out().print(f"JUnit report: {_rel(written)}")
+    if unrecorded:
+        unrecorded.exit_code = 1 if failed else 2
+        raise unrecorded
     if any(r.status == "fail" for r in results):
         raise typer.Exit(1)
 
@@ -342,9 +367,11 @@ def rebuild_test(
 @app.command()
 def render(env: EnvOpt = None, config: ConfigOpt = None) -> None:
     """Write everything `up` would use into .obsctl/<env>/rendered/ and start nothing."""
+    from obsctl import statedir
     from obsctl.targets import get_target
 
     e = _load(config, env)
+    statedir.ensure_writable(e.state_dir)
     out = get_target(e).render()
     for path in out.files:
         mark = "[yellow]changed[/]" if path in out.changed else "[dim]same[/]   "
@@ -458,23 +485,19 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-def _crash_log(exc: BaseException) -> Path:
-    import traceback
+def _crash_log(exc: BaseException) -> str:
+    from obsctl import crashlog
 
-    path = Path(".obsctl") / "crash.log"
-    try:
-        path.parent.mkdir(exist_ok=True)
-        path.write_text("".join(traceback.format_exception(exc)))
-    except OSError:
-        path = Path("/tmp/obsctl-crash.log")
-        path.write_text("".join(traceback.format_exception(exc)))
-    return path
+    path = crashlog.write(exc, _loaded.state_dir if _loaded else None)
+    return f"traceback in {path}" if path else "no folder could take the traceback"
 
 
 def main() -> None:
     """Console-script entry point: the one place errors become messages and exit codes."""
+    from obsctl.console import setup_streams
     from obsctl.errors import ObsctlError
 
+    setup_streams()
     try:
         app()
     except ObsctlError as exc:
@@ -494,7 +517,8 @@ def main() -> None:
         if os.environ.get("OBSCTL_DEBUG"):
             raise
         log = _crash_log(exc)
-        sys.stderr.write(f"error: unexpected {exc.__class__.__name__}: {exc} (traceback in {log}; --debug shows it)\n")
+        said = " ".join(str(exc).split())  # one line, even for a multi-line message
+        sys.stderr.write(f"error: unexpected {exc.__class__.__name__}: {said} ({log}; --debug shows it)\n")
         sys.exit(3)
 
 

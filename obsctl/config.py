@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from obsctl import bundled
+from obsctl import bundled, inputs
 from obsctl.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -59,7 +59,8 @@ Name = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_leng
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: YAML `replicas: true` or `send_resolved: "no"` must not quietly become 1 or False
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # --- the app and what is scraped -------------------------------------------------------
@@ -554,6 +555,26 @@ class LocalEnv(_EnvBase):
     target: Literal["local"]
     local: LocalSettings = Field(default_factory=LocalSettings, description="Local processes.")
 
+    @model_validator(mode="after")
+    def _replica_ports(self) -> LocalEnv:
+        """Replica N listens on `ports.app + N`: the whole range must fit and stay clear of the others."""
+        ports, replicas = self.local.ports, self.app.replicas
+        last = ports.app + replicas - 1
+        if last > 65535:
+            raise ValueError(
+                f"local.ports.app {ports.app} with {replicas} replicas needs ports up to {last}, past 65535;"
+                f" lower local.ports.app to at most {65536 - replicas}"
+            )
+        clash = [
+            f"{name} {port}" for name, port in ports.model_dump().items() if name != "app" and ports.app <= port <= last
+        ]
+        if clash:
+            raise ValueError(
+                f"the app replicas use ports {ports.app}-{last} (local.ports.app + replica), which collides with"
+                f" {', '.join(clash)}; move local.ports.app or those ports out of that range"
+            )
+        return self
+
 
 class KubernetesEnv(_EnvBase):
     """Any existing kube context (kind, k3d, a company cluster)."""
@@ -655,13 +676,16 @@ def find_config(explicit: str | None, cwd: Path | None = None) -> Path | None:
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
-            raise ConfigError(f"config file {explicit} does not exist", "check the path given to --config")
+            problem = inputs.path_problem(path) or "does not exist"
+            raise ConfigError(f"config file {explicit} {problem}", "check the path given to --config")
         return path.resolve()
     here = (cwd or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / CONFIG_FILE
         if candidate.is_file():
             return candidate
+        if why := inputs.path_problem(candidate):  # a directory or a loop is not "no obsctl.yaml"
+            raise ConfigError(f"{candidate} {why}", "make it the config file, or pass --config PATH")
     return None
 
 
@@ -723,15 +747,7 @@ def _message(err: ErrorDetails) -> str:
 
 def parse_config(text: str, source: str) -> ObsctlConfig:
     """Parse and validate config text; every problem becomes a one-line ConfigError."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: malformed YAML: {problem}", "fix the YAML syntax at that line") from None
+    data = inputs.load_yaml(text, source, "fix the YAML syntax at that line")
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with 'environments:' at the top", "see examples/")
     try:
@@ -778,10 +794,7 @@ def load(config: str | None = None, env: str | None = None, cwd: Path | None = N
             f"no {CONFIG_FILE} in {here} or any parent folder, and this obsctl ships no default",
             "run obsctl from the project checkout, or pass --config PATH",
         )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}", "check the file's permissions and encoding") from None
+    text = inputs.read_text(path, "config file", inputs.CONFIG_MAX_BYTES)
     cfg = parse_config(text, path.name)
     name = env or os.environ.get("OBSCTL_ENV") or cfg.default_environment
     if name not in cfg.environments:

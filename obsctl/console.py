@@ -6,6 +6,7 @@ taking one line, which the CLI backs with rich and tests back with a list.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,33 @@ if TYPE_CHECKING:
 
 _console: Console | None = None
 _err: Console | None = None
+
+# What obsctl's own text uses beyond ASCII, spelled in ASCII for a terminal or pipe that cannot
+# encode it (PYTHONIOENCODING=ascii, LANG=C on an old Python): output degrades, never crashes.
+_ASCII = {"—": "-", "–": "-", "✓": "ok", "✗": "x", "→": "->", "←": "<-", "…": "...", "·": "-", "≥": ">=", "≤": "<="}
+_ASCII.update({"×": "x", "‘": "'", "’": "'", "“": '"', "”": '"', "•": "*", "≈": "~"})
+
+
+def _to_ascii(err: UnicodeError) -> tuple[str, int]:
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    text = err.object[err.start : err.end]
+    return "".join(_ASCII.get(ch, "." if "\u2800" <= ch <= "\u28ff" else "?") for ch in text), err.end
+
+
+def setup_streams() -> None:
+    """Make stdout and stderr degrade characters their encoding lacks instead of raising.
+
+    rich already draws tables with ASCII boxes when the stream is not UTF-8; this covers the
+    rest (an em dash in a message, a check mark, a spinner frame). Call before any output."""
+    import codecs
+
+    codecs.register_error("obsctl-ascii", _to_ascii)
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("_", "-")
+        if reconfigure is not None and not encoding.startswith("utf"):
+            reconfigure(errors="obsctl-ascii")
 
 
 def console() -> Console:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from obsctl import statedir
 from obsctl.config import Environment
 from obsctl.errors import ObsctlError, StageFailed
 from obsctl.targets import get_target
@@ -40,9 +41,20 @@ class Journal:
     path: Path
 
     def write(self, **entry: object) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"ts": round(time.time(), 3), **entry}) + "\n")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"ts": round(time.time(), 3), **entry}) + "\n")
+        except OSError as exc:
+            raise statedir.problem(self.path.parent, exc) from None
+
+
+class ResultsNotRecorded(statedir.StateDirError):
+    """verify ran, but its results could not be journaled: the caller still shows them."""
+
+    def __init__(self, cause: statedir.StateDirError, results: list[Result]) -> None:
+        super().__init__(cause.message, cause.hint)
+        self.results = results
 
 
 def run_stages(env: Environment, verb: str, stages: list[Stage], observer: Observer) -> list[StageResult]:
@@ -51,6 +63,7 @@ def run_stages(env: Environment, verb: str, stages: list[Stage], observer: Obser
     Before any stage that changes things has started, a failure is re-raised as it is (a
     refusal exits 2: nothing was changed). From then on it becomes `StageFailed` (exit 1),
     whose hint says where the run stopped, what ran before, and how to converge."""
+    statedir.ensure_writable(env.state_dir)  # a broken one is refused before any stage runs
     journal = Journal(env.state_dir / "journal.jsonl")
     results = []
     changing: list[str] = []  # stages that ran (or started) and may have changed something
@@ -157,12 +170,15 @@ def verify(
                     on_result(skipped)
             continue
         results.extend(run_checks(drill, concurrent=False, on_result=on_result))
-    Journal(env.state_dir / "journal.jsonl").write(
-        verb="verify",
-        fire_drill=fire_drill,
-        ok=all(r.status != "fail" for r in results),
-        failed=[r.name for r in results if r.status == "fail"],
-    )
+    try:
+        Journal(env.state_dir / "journal.jsonl").write(
+            verb="verify",
+            fire_drill=fire_drill,
+            ok=all(r.status != "fail" for r in results),
+            failed=[r.name for r in results if r.status == "fail"],
+        )
+    except statedir.StateDirError as exc:
+        raise ResultsNotRecorded(exc, results) from None
     return results
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from obsctl import inputs
 from obsctl.config import AlertingSettings, HeartbeatSettings, Receiver
 from obsctl.errors import ConfigError, PreflightError
 
@@ -108,12 +109,19 @@ def rule_files(root: Path) -> list[Path]:
 
 def load_rule_groups(root: Path) -> list[dict[str, Any]]:
     """Every rule group from rules/, in file order."""
-    import yaml
-
     groups: list[dict[str, Any]] = []
     for path in rule_files(root):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        groups.extend(data.get("groups", []))
+        groups.extend(_rule_file_groups(path))
+    return groups
+
+
+def _rule_file_groups(path: Path) -> list[dict[str, Any]]:
+    """One rule file's groups; malformed YAML or the wrong shape is `file:line: problem` (exit 2)."""
+    hint = f"fix the rule file; `promtool check rules {path}` lists every problem"
+    data = inputs.load_yaml(inputs.read_text(path, "rule file"), str(path), hint) or {}
+    groups = data.get("groups", []) if isinstance(data, dict) else None
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise ConfigError(f"{path}: expected a mapping with a 'groups:' list of rule groups", hint)
     return groups
 
 
@@ -152,11 +160,9 @@ def load_dashboards(root: Path) -> dict[str, str]:
     """dashboards/*.json by file stem, as text (checked to be JSON)."""
     out: dict[str, str] = {}
     for path in sorted((root / "dashboards").glob("*.json")):
-        text = path.read_text(encoding="utf-8")
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: not valid JSON: {exc}", "fix the dashboard file") from None
+        text = inputs.read_text(path, "dashboard")
+        if not isinstance(inputs.load_json(text, str(path), "fix the dashboard file"), dict):
+            raise ConfigError(f"{path}: expected a JSON object (a Grafana dashboard)", "fix the dashboard file")
         out[path.stem] = text
     return out
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -171,17 +172,23 @@ class Aws:
         self.region = region
         self.profile = profile
         self.endpoint_url = endpoint_url or os.environ.get(ENDPOINT_ENV) or None
-        self._session: boto3.Session | None = None
+        # One boto3 Session per thread: a Session is not thread safe (creating clients from one
+        # in several threads races on its shared loaders and credential resolver), and `verify`
+        # runs the AWS checks in a thread pool. Clients are thread safe once created.
+        self._local = threading.local()
 
     @property
     def session(self) -> boto3.Session:
+        """This thread's session."""
         return self._get_session(preflight=False)
 
     def _get_session(self, preflight: bool) -> boto3.Session:
-        if self._session is None:
+        session: boto3.Session | None = getattr(self._local, "session", None)
+        if session is None:
             with _aws("loading the AWS configuration", preflight):
-                self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
-        return self._session
+                session = boto3.Session(profile_name=self.profile, region_name=self.region)
+            self._local.session = session
+        return session
 
     def client(self, service: str, config: Config = NORMAL, preflight: bool = False) -> Any:
         """A client for `service`; `preflight` marks the checks made before anything changes."""

@@ -19,6 +19,10 @@ pinned by tests/integration/test_terraform_driver.py so an upgrade that changes 
   `destroy`, which need live progress, are run here with `subprocess.Popen` reading
   Terraform's machine-readable UI (`-json`) line by line. Their argument lists are still
   built by python-terraform's `generate_cmd_string`, so every command has one shape.
+* `cmd()` waits for Terraform with no timeout, so a hung init, plan or output hangs obsctl:
+  `_Terraform.cmd()` runs the argument list the library built with a bound per verb
+  (`TIMEOUTS`), stops Terraform gracefully (SIGINT, so the state lock is released) when it
+  is passed, and the error names the verb that hung.
 * `cmd()` logs failures with `Logger.warn`, a DeprecationWarning since Python 3.3 (an error
   under `-W error`): library calls run with that one warning filtered.
 * The constructor and every successful `cmd()` parse the local state file into
@@ -223,11 +227,79 @@ def translate_failure(
 # --- the adapter -------------------------------------------------------------------------
 
 
+# How long each captured verb may run before it is stopped: python-terraform's own `cmd()`
+# waits forever (`communicate()` without a timeout), so a hung provider download, an S3
+# backend that does not answer or a stuck refresh would hang obsctl with it. Generous bounds,
+# each for the slowest honest case: init downloads the AWS provider (~600 MB) and registry
+# modules; plan refreshes every resource of an EKS stack; the rest only read the state. The
+# state-lock wait (-lock-timeout) comes on top for the verbs that take the lock.
+TIMEOUTS: dict[str, float] = {"version": 60, "init": 900, "plan": 900, "output": 180, "state-list": 180}
+TAKES_LOCK = ("init", "plan")
+INTERRUPT_GRACE = 30.0  # after SIGINT, Terraform releases the state lock and exits; then SIGKILL
+
+
+class Hung(Exception):
+    """A Terraform process ran past its bound and was stopped; carries what it had printed."""
+
+    def __init__(self, argv: list[str], seconds: float, out: str, err: str) -> None:
+        super().__init__(f"{' '.join(argv[:2])} ran past {seconds:.0f}s")
+        self.argv, self.seconds, self.out, self.err = argv, seconds, out, err
+
+
 class _Terraform(Terraform):
-    """python-terraform without its state-file reading (see the module docstring)."""
+    """python-terraform without its state-file reading, and with a bounded `cmd()` (see above).
+
+    Every library verb (`init()`, `plan()`, `output_cmd()`, ...) builds its argument list and
+    calls `cmd()`; this `cmd()` runs that list itself, with `timeout` seconds at most."""
+
+    timeout: float | None = None
+    grace: float = INTERRUPT_GRACE
 
     def read_state_file(self, file_path: str | None = None) -> None:
         self.tfstate = None
+
+    def cmd(self, cmd: str, *args: Any, **kwargs: Any) -> tuple[int, str, str]:
+        kwargs.pop("capture_output", None)
+        kwargs.pop("raise_on_error", None)
+        argv = self.generate_cmd_string(cmd, *args, **kwargs)
+        return _capture(argv, self.working_dir, self.timeout, self.grace)
+
+
+def _capture(argv: list[str], cwd: str | None, timeout: float | None, grace: float) -> tuple[int, str, str]:
+    """Run `argv` to completion or to `timeout`; on timeout SIGINT (Terraform stops gracefully
+    and releases the state lock), SIGKILL after `grace`, and raise `Hung`."""
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=dict(os.environ),  # the runner's variables are overlaid on os.environ by _library()
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            try:
+                out, err = proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:  # a grandchild (a provider plugin) still holds the pipes
+                for pipe in (proc.stdout, proc.stderr):
+                    if pipe is not None:
+                        pipe.close()
+                proc.wait()
+                out, err = "", ""
+        raise Hung(argv, timeout or 0, out or "", err or "") from None
+    except KeyboardInterrupt:
+        _wait_gracefully(proc)  # Terraform got the same SIGINT: let it save its state
+        raise
+    return proc.returncode, out, err
 
 
 @dataclass
@@ -258,19 +330,31 @@ class TerraformRunner:
         binary: str = "terraform",
         lock_timeout: str = "60s",
         env: dict[str, str] | None = None,
+        timeouts: dict[str, float] | None = None,
     ) -> None:
         self.workdir = workdir
+        self.timeouts = {**TIMEOUTS, **(timeouts or {})}  # seconds per verb; tests shorten them
+        self.interrupt_grace = INTERRUPT_GRACE
         self.log_dir = log_dir
         self.binary = binary
         self.lock_timeout = lock_timeout
         self.env = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", **(env or {})}
         self.process: subprocess.Popen[str] | None = None  # the running apply/destroy (tests signal it)
 
-    def _tf(self) -> Terraform:
+    def _tf(self, timeout: float | None = None) -> Terraform:
         # terraform runs in the working directory; a missing one would read as a missing binary
         # (FileNotFoundError from the exec) on a fresh project, before anything rendered into it
         self.workdir.mkdir(parents=True, exist_ok=True)
-        return _Terraform(working_dir=str(self.workdir), terraform_bin_path=self.binary)
+        tf = _Terraform(working_dir=str(self.workdir), terraform_bin_path=self.binary)
+        tf.timeout, tf.grace = timeout, self.interrupt_grace
+        return tf
+
+    def bound(self, verb: str) -> float:
+        """Seconds `verb` may run: its own bound, plus the state-lock wait for verbs that lock."""
+        from obsctl.config import duration_seconds
+
+        extra = duration_seconds(self.lock_timeout) if verb in TAKES_LOCK and self.lock_timeout != "0s" else 0
+        return self.timeouts[verb] + extra
 
     @contextmanager
     def _library(self) -> Iterator[None]:
@@ -298,9 +382,20 @@ class TerraformRunner:
         """A captured python-terraform call: (exit code, stdout); a failure becomes one ToolError."""
         try:
             with self._library():
-                rc, out, err = call(self._tf())
+                rc, out, err = call(self._tf(self.bound(verb)))
         except FileNotFoundError:
             raise PreflightError(f"terraform not found ({self.binary})", "install Terraform >= 1.5.7") from None
+        except Hung as hung:
+            self._write_log(
+                verb, f"$ {' '.join(hung.argv)} (stopped after {hung.seconds:.0f}s)\n{hung.out}\n{hung.err}"
+            )
+            said = [ln.strip() for ln in (hung.err + "\n" + hung.out).splitlines() if ln.strip()][-1:]
+            raise ToolError(
+                f"terraform {verb} hung: no result after {hung.seconds:.0f}s in {self.workdir}, so obsctl stopped it"
+                + (f" (its last words: {said[0][:200]})" if said else ""),
+                f"it is usually waiting on the network (provider or module downloads, the state backend) or on"
+                f" AWS; check connectivity and credentials, then re-run; log: {self.log_path(verb)}",
+            ) from None
         out, err = out or "", err or ""
         self._write_log(verb, f"$ terraform {verb} (exit {rc})\n{out}\n{err}")
         if rc not in ok:

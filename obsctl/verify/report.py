@@ -6,6 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from obsctl.errors import InputError
 from obsctl.verify import Result, passed
 
 
@@ -22,7 +23,16 @@ def to_json(env: str, target: str, results: list[Result]) -> str:
     )
 
 
-def write_junit(path: Path, env: str, results: list[Result]) -> None:
+def junit_path(given: Path, env: str) -> Path:
+    """The report's file: `given`, or `obsctl-verify-<env>.xml` inside it when it is a folder."""
+    if given.is_dir():
+        return given / f"obsctl-verify-{env}.xml"
+    return given
+
+
+def write_junit(path: Path, env: str, results: list[Result]) -> Path:
+    """Write the report; returns the file written. An unwritable path is one line (exit 2)."""
+    path = junit_path(path, env)
     suite = ET.Element(
         "testsuite",
         name=f"obsctl verify ({env})",
@@ -39,5 +49,13 @@ def write_junit(path: Path, env: str, results: list[Result]) -> None:
             ET.SubElement(case, "skipped", message=r.detail)
         else:
             ET.SubElement(case, "system-out").text = r.detail
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+    except OSError as exc:
+        why = f"{path.parent} is not a folder" if path.parent.exists() and not path.parent.is_dir() else exc.strerror
+        raise InputError(
+            f"cannot write the JUnit report to {path}: {why or exc}",
+            "give --junit a writable file or folder (the checks above ran; nothing else changed)",
+        ) from None
+    return path

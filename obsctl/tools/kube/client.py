@@ -13,12 +13,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from obsctl.errors import ToolError, WaitTimeout
-from obsctl.tools.kube.errors import NotFound, _guarded, _secs
+from obsctl.errors import ObsctlError, ToolError, WaitTimeout
+from obsctl.tools.kube.errors import _guarded, _secs, retryable
 
 # the read timeout of a plain (non-watch) request: an API server that accepted the connection
 # but never answers must not hang obsctl
 REQUEST_TIMEOUT = (10.0, 30.0)
+
+
+class _VerdictRaised(Exception):
+    """A verdict (obsctl's own code) raised: carried past `_guarded`, which would take a KeyError
+    or TypeError for a malformed server answer, and re-raised as it was (a bug: exit 3, its
+    traceback in the crash log) instead of being retried to the deadline."""
+
+    def __init__(self, exc: Exception) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+
+
+def _judge(verdict: Callable[[dict[str, Any]], str | None], objs: dict[str, Any]) -> str | None:
+    try:
+        return verdict(objs)
+    except ObsctlError:
+        raise
+    except Exception as exc:
+        raise _VerdictRaised(exc) from exc
 
 
 class Client:
@@ -105,20 +124,22 @@ class Client:
                         else:
                             objs[obj.metadata.name] = obj
                         rv = obj.metadata.resource_version or rv
-                        pending = verdict(objs)
+                        pending = _judge(verdict, objs)
                         if pending is None:
                             w.stop()
                             return
                         if time.monotonic() >= deadline:
                             w.stop()
                             break
+            except _VerdictRaised as raised:
+                raise raised.exc from None  # its own traceback is kept on it
             except ToolError as exc:
                 if "watch expired" in exc.message:
                     rv = None  # 410 Gone: the history we asked for is compacted; start over
-                elif time.monotonic() < deadline and not isinstance(exc, NotFound):
+                elif time.monotonic() < deadline and retryable(exc):
                     time.sleep(0.2)  # a dropped stream: resume from the last version seen
                 else:
-                    raise
+                    raise  # a refusal or a malformed answer does not get better by waiting
             except ApiException:  # pragma: no cover - _guarded translates these
                 rv = None
 

@@ -22,6 +22,17 @@ class Conflict(ToolError):
     """The object already exists or changed under us (HTTP 409)."""
 
 
+class Transient(ToolError):
+    """The transport failed or the server was briefly unable to answer (a read timeout, a dropped
+    connection, 429, 5xx): the one kind of failure a wait retries until its deadline."""
+
+
+def retryable(exc: ObsctlError) -> bool:
+    """Whether a wait may retry after `exc`: transport failures only. Anything else (a refusal,
+    a malformed answer, a bug) fails at once instead of looking like a wait to the deadline."""
+    return isinstance(exc, Transient | Unreachable)
+
+
 # --- the one place that translates library failures -----------------------------------------
 
 
@@ -59,10 +70,12 @@ def _translate(exc: BaseException, doing: str, server: str = "") -> ObsctlError:
         if status == 410:
             return ToolError(f"{doing}: watch expired ({reason})")
         if status == 0:
-            return ToolError(f"{doing}: {reason or 'connection failed'}")
+            return Transient(f"{doing}: {reason or 'connection failed'}")
+        if status == 429 or status >= 500:
+            return Transient(f"{doing}: the Kubernetes API{where} answered {status} ({reason})")
         return ToolError(f"{doing}: the Kubernetes API{where} answered {status} ({reason})")
     if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
-        return ToolError(f"{doing}: the Kubernetes API{where} did not answer in time", "is the cluster overloaded?")
+        return Transient(f"{doing}: the Kubernetes API{where} did not answer in time", "is the cluster overloaded?")
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
         # a transport failure is not bad input: exit 1 (a preflight probe turns it into a refusal)
         return Unreachable(
