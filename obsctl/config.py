@@ -89,6 +89,30 @@ class ImageSettings(_Model):
     )
 
 
+class AutoscalingSettings(_Model):
+    """A HorizontalPodAutoscaler on request rate per Pod (cluster targets; docs/autoscaling.md).
+
+    The rate is `http_requests_total` (what the dashboards chart), served to the HPA as the Pods
+    metric `http_requests_per_second` by prometheus-adapter, which obsctl installs after
+    kube-prometheus-stack. With it on, the chart stops setting the Deployment's replicas."""
+
+    min: int = Field(..., ge=1, le=100, description="Fewest replicas the HPA keeps (at least 1).")
+    max: int = Field(..., ge=1, le=100, description="Most replicas the HPA may run (at least min).")
+    target_rps_per_pod: float = Field(
+        ...,
+        ge=0.001,
+        le=100_000,
+        description="Requests per second each Pod should serve on average; more than 0 (Kubernetes"
+        " quantities stop at milli precision, so at least 0.001).",
+    )
+
+    @model_validator(mode="after")
+    def _range(self) -> AutoscalingSettings:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be at least min ({self.min})")
+        return self
+
+
 class AppSettings(_Model):
     """The FastAPI service (app/)."""
 
@@ -97,6 +121,10 @@ class AppSettings(_Model):
     version: str = Field("0.1.0", description="Version reported by the app_info metric.")
     fault: FaultSettings = Field(default_factory=FaultSettings, description="Faults injected by config.")
     image: ImageSettings = Field(default_factory=ImageSettings, description="Container image (clusters).")
+    autoscaling: AutoscalingSettings | None = Field(
+        None,
+        description="Scale the app's Pods on request rate (cluster targets); absent: `replicas` Pods, always.",
+    )
 
 
 class ScrapeSettings(_Model):
@@ -260,6 +288,14 @@ class KubernetesSettings(_Model):
     )
     kps_chart_version: str = Field("88.5.3", description="Pinned kube-prometheus-stack chart version.")
     kps_repo_url: str = Field("https://prometheus-community.github.io/helm-charts", description="Chart repository URL.")
+    adapter_release: Name = Field(
+        "prometheus-adapter", description="Release name of prometheus-adapter (installed only with app.autoscaling)."
+    )
+    adapter_chart: str = Field(
+        "prometheus-community/prometheus-adapter",
+        description="prometheus-adapter chart reference: repo/name (from kps_repo_url), an oci:// URL or a local path.",
+    )
+    adapter_chart_version: str = Field("5.3.0", description="Pinned prometheus-adapter chart version.")
     app_release: Name = Field("obsctl-app", description="Release name of the app chart.")
     grafana_admin_secret: Name = Field(
         "obsctl-grafana-admin", description="Secret obsctl creates with the generated Grafana admin password."
@@ -384,6 +420,16 @@ class LocalEnv(_EnvBase):
 
     target: Literal["local"]
     local: LocalSettings = Field(default_factory=LocalSettings, description="Local processes.")
+
+    @field_validator("app")
+    @classmethod
+    def _no_autoscaler_here(cls, value: AppSettings) -> AppSettings:
+        if value.autoscaling is not None:
+            raise ValueError(
+                "autoscaling needs a cluster target (a HorizontalPodAutoscaler scales Pods); the local"
+                " target runs app.replicas processes: remove app.autoscaling here, or set app.replicas"
+            )
+        return value
 
 
 class KubernetesEnv(_EnvBase):

@@ -44,6 +44,7 @@ from obsctl.config import (
     duration_seconds,
 )
 from obsctl.errors import ConfigError, PreflightError, ToolError, Unreachable
+from obsctl.targets import autoscaling
 from obsctl.targets.base import Rendered, Stage, StatusRow
 from obsctl.tools import binaries
 from obsctl.tools import helm as h
@@ -357,6 +358,7 @@ class KubernetesTarget:
             "fault_error_rate": spec.app.fault.error_rate,
             "fault_latency_ms": spec.app.fault.latency_ms,
             "obsctl_marker": self.release_marker(self.chart_dir()),
+            "autoscaling": autoscaling.app_values(spec.app.autoscaling),
         }
         return render_helm_values(self._content("helm-values"), "app.yaml.j2", ctx)
 
