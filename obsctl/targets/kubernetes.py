@@ -45,6 +45,7 @@ from obsctl.config import (
 )
 from obsctl.errors import ConfigError, PreflightError, ToolError, Unreachable
 from obsctl.targets import autoscaling
+from obsctl.targets.adapter import Adapter
 from obsctl.targets.base import Rendered, Stage, StatusRow
 from obsctl.tools import binaries
 from obsctl.tools import helm as h
@@ -128,6 +129,7 @@ class KubernetesTarget:
         self._kube: k.Kube | None = None
         self._helm: h.Helm | None = None
         self._crds: dict[Path, list[dict[str, Any]]] = {}  # chart folder -> its CRDs, parsed once
+        self.adapter = Adapter(self)  # prometheus-adapter, only with app.autoscaling
 
     # -- names -------------------------------------------------------------------------------
 
@@ -398,6 +400,8 @@ class KubernetesTarget:
         )
         header = f"# helm template {self.k.app_release} {self._rel(self.chart_dir())} -n {self.app_ns}; do not edit.\n"
         put("manifests/app.yaml", header + manifests)
+        if self.adapter.enabled:
+            manifests += self._render_adapter(put, helm, out)
         storage_class = self.storage_class()
         if storage_class is not None:
             manifests += "\n---\n" + yaml.safe_dump(storage_class, sort_keys=False)
@@ -422,6 +426,26 @@ class KubernetesTarget:
         put("manifests/kube-prometheus-stack.yaml", header + kps_manifests)
         out.notes.append(self.validate_manifests(kps_manifests + "\n---\n" + manifests))
         return out
+
+    def _render_adapter(self, put: Callable[[str, str], None], helm: h.Helm, out: Rendered) -> str:
+        """prometheus-adapter's values, and its manifests when the chart is on disk (they are
+        validated with the rest); returns the manifests to validate."""
+        values = self.adapter.values_text()
+        put("helm/prometheus-adapter.values.yaml", values)
+        manifests = self.adapter.template(helm, values)
+        if manifests is None:
+            out.notes.append(
+                f"prometheus-adapter {self.k.adapter_chart_version} is not on disk yet (`up` fetches it once into"
+                f" {self._rel(self.adapter.chart_cache)}; or set kubernetes.adapter_chart to an unpacked copy): its"
+                " manifests were not rendered or validated"
+            )
+            return ""
+        chart = self._rel(self.adapter.require_chart())
+        put(
+            "manifests/prometheus-adapter.yaml",
+            f"# helm template {self.adapter.release} {chart}; do not edit.\n" + manifests,
+        )
+        return "\n---\n" + manifests
 
     def validate_manifests(self, manifests: str) -> str:
         """Validate rendered manifests against the CRD schemas they carry (`helm template
@@ -486,6 +510,8 @@ class KubernetesTarget:
                     "set kubernetes.alertmanager_secret to another name, or remove that Secret yourself",
                 )
         self.kps_chart_dir()  # a local chart of the wrong version is refused here
+        if self.adapter.enabled:
+            self.adapter.chart_dir()  # the same for prometheus-adapter's
         return "; ".join(found) + "; releases and Secrets free or obsctl's; receiver secrets set"
 
     def _release_owner(self, release: str, namespace: str) -> str | None:
@@ -503,7 +529,8 @@ class KubernetesTarget:
 
     def releases(self) -> list[tuple[str, str]]:
         """(release, namespace) of obsctl's releases, in install order."""
-        return [(self.k.kps_release, self.mon_ns), (self.k.app_release, self.app_ns)]
+        adapter = [(self.adapter.release, self.mon_ns)] if self.adapter.enabled else []
+        return [(self.k.kps_release, self.mon_ns), *adapter, (self.k.app_release, self.app_ns)]
 
     # -- up ------------------------------------------------------------------------------------
 
@@ -511,6 +538,11 @@ class KubernetesTarget:
         return [
             Stage("preflight", self.preflight, changes=False),
             Stage("kube-prometheus-stack chart", self._chart_stage, changes=False),
+            *(
+                [Stage("prometheus-adapter chart", self.adapter.chart_stage, changes=False)]
+                if self.adapter.enabled
+                else []
+            ),
             Stage("render", self._render_stage, changes=False),
             Stage("namespaces", self._namespaces),
             *([Stage("storage class", self._storage_class)] if self.storage_class() else []),
@@ -518,6 +550,7 @@ class KubernetesTarget:
             Stage("CRDs at the chart's version", self._apply_crds),
             Stage("CRDs established", self._wait_crds),
             Stage("kube-prometheus-stack", self._install_kps),
+            *([Stage("prometheus-adapter", self.adapter.install)] if self.adapter.enabled else []),
             Stage("app chart", self._install_app),
             Stage("rollouts", self._wait_rollouts),
         ]
@@ -628,6 +661,11 @@ class KubernetesTarget:
         stages = [
             Stage("preflight", self.guard, changes=False),
             Stage("app chart", lambda: self._uninstall(self.k.app_release, self.app_ns)),
+            *(
+                [Stage("prometheus-adapter", lambda: self._uninstall(self.adapter.release, self.mon_ns))]
+                if self.adapter.enabled
+                else []
+            ),
             Stage("load balancers and volumes", lambda: self._release_cloud_resources(volumes)),
             Stage("kube-prometheus-stack", lambda: self._uninstall(self.k.kps_release, self.mon_ns)),
             Stage("volumes released", lambda: self.kube.wait_volumes_gone(volumes, self.wait_timeout)),
@@ -819,4 +857,6 @@ OPERATOR_VERSION_ANNOTATION = "operator.prometheus.io/version"
 
 
 def _release_key(release: str, k: KubernetesSettings) -> str:
+    if release == k.adapter_release:
+        return "adapter_release"
     return "kps_release" if release == k.kps_release else "app_release"
