@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from obsctl import render as r
-from obsctl.errors import PreflightError, ToolError
 from obsctl.targets import autoscaling
+from obsctl.targets.charts import PinnedChart
 from obsctl.tools import helm as h
 
 if TYPE_CHECKING:
@@ -58,55 +58,26 @@ class Adapter:
 
     # -- the chart ---------------------------------------------------------------------------------
 
-    def chart_ref(self) -> h.ChartRef:
-        return h.chart_ref(self.k.adapter_chart, self.k.kps_repo_url, self.k.adapter_chart_version)
-
     @property
-    def chart_cache(self) -> Path:
-        version = self.k.adapter_chart_version
-        return self.t.env.state_dir / "charts" / f"{ADAPTER_CHART_NAME}-{version}" / ADAPTER_CHART_NAME
+    def chart(self) -> PinnedChart:
+        return PinnedChart(
+            name=ADAPTER_CHART_NAME,
+            chart=self.k.adapter_chart,
+            repo_url=self.k.kps_repo_url,
+            version=self.k.adapter_chart_version,
+            setting="kubernetes.adapter_chart",
+            state_dir=self.t.env.state_dir,
+            relative=self.t._rel,
+        )
 
     def chart_dir(self) -> Path | None:
-        """The pinned chart on disk (a local path of the pinned version, else the cached copy);
-        None while it has not been fetched. A local copy of another version is refused."""
-        ref, pinned = self.chart_ref(), self.k.adapter_chart_version
-        if ref.is_path:
-            path = Path(ref.ref)
-            found = h.chart_version(path)
-            if found != pinned:
-                what = "is not a chart (no readable Chart.yaml)" if found is None else f"is version {found}"
-                raise PreflightError(
-                    f"kubernetes.adapter_chart {path} {what}, kubernetes.adapter_chart_version pins {pinned}",
-                    f"point it at an unpacked copy of the pinned version (helm pull"
-                    f" prometheus-community/{ADAPTER_CHART_NAME} --version {pinned} --untar), or change the pin",
-                )
-            return path
-        return self.chart_cache if h.chart_version(self.chart_cache) == pinned else None
+        return self.chart.on_disk()
 
     def chart_stage(self) -> str:
-        """Make the pinned chart available on disk; only the first `up` needs the repository."""
-        found = self.chart_dir()
-        version = self.k.adapter_chart_version
-        if found is not None:
-            where = "local chart" if self.chart_ref().is_path else "cached"
-            return f"{ADAPTER_CHART_NAME} {version}: {where} at {self.t._rel(found)}"
-        ref = self.chart_ref()
-        self.t.helm.pull(ref, self.chart_cache.parent)
-        if h.chart_version(self.chart_cache) != version:
-            raise ToolError(
-                f"helm pull {ref.describe()} did not leave {version} at {self.chart_cache}",
-                "check kubernetes.adapter_chart, adapter_chart_version and kps_repo_url",
-            )
-        return f"fetched {ref.describe()} into {self.t._rel(self.chart_cache)} (later runs need no repository)"
+        return self.chart.fetch(self.t.helm)
 
     def require_chart(self) -> Path:
-        chart = self.chart_dir()
-        if chart is None:
-            raise PreflightError(
-                f"{ADAPTER_CHART_NAME} {self.k.adapter_chart_version} is not on disk",
-                f"run `obsctl up --env {self.t.env.name}`",
-            )
-        return chart
+        return self.chart.require(self.t.env.name)
 
     # -- values ------------------------------------------------------------------------------------
 

@@ -436,7 +436,7 @@ class KubernetesTarget:
         if manifests is None:
             out.notes.append(
                 f"prometheus-adapter {self.k.adapter_chart_version} is not on disk yet (`up` fetches it once into"
-                f" {self._rel(self.adapter.chart_cache)}; or set kubernetes.adapter_chart to an unpacked copy): its"
+                f" {self._rel(self.adapter.chart.cache)}; or set kubernetes.adapter_chart to an unpacked copy): its"
                 " manifests were not rendered or validated"
             )
             return ""
