@@ -296,6 +296,15 @@ class KubernetesSettings(_Model):
         description="prometheus-adapter chart reference: repo/name (from kps_repo_url), an oci:// URL or a local path.",
     )
     adapter_chart_version: str = Field("5.3.0", description="Pinned prometheus-adapter chart version.")
+    node_autoscaler_chart: str = Field(
+        "autoscaler/cluster-autoscaler",
+        description="cluster-autoscaler chart (eks with aws.node_autoscaler: cluster-autoscaler): repo/name (from"
+        " node_autoscaler_repo_url), an oci:// URL or a local path.",
+    )
+    node_autoscaler_chart_version: str = Field("9.59.0", description="Pinned cluster-autoscaler chart version.")
+    node_autoscaler_repo_url: str = Field(
+        "https://kubernetes.github.io/autoscaler", description="Chart repository of cluster-autoscaler."
+    )
     app_release: Name = Field("obsctl-app", description="Release name of the app chart.")
     grafana_admin_secret: Name = Field(
         "obsctl-grafana-admin", description="Secret obsctl creates with the generated Grafana admin password."
@@ -353,6 +362,11 @@ class AwsSettings(_Model):
     node_max_size: int = Field(4, ge=1, description="Node group maximum size.")
     node_desired_size: int = Field(2, ge=1, description="Node group desired size.")
     node_disk_size_gib: int = Field(50, ge=20, le=1000, description="Node root volume size (GiB).")
+    node_autoscaler: Literal["none", "cluster-autoscaler"] = Field(
+        "none",
+        description="Who adds and removes nodes between node_min_size and node_max_size: `cluster-autoscaler`"
+        " (Terraform makes its IAM role through EKS Pod Identity, obsctl installs the chart) or `none`.",
+    )
     cluster_endpoint_public_access: bool = Field(
         True,
         description="Expose the API endpoint publicly; must stay true: obsctl drives Helm and the Kubernetes"

@@ -72,3 +72,12 @@ output "ecr_repository_url" {
   description = "URL of the ECR repository (`<account>.dkr.ecr.<region>.amazonaws.com/<name>`) to push the app image to"
   value       = aws_ecr_repository.this.repository_url
 }
+
+################################################################################
+# Node autoscaling
+################################################################################
+
+output "cluster_autoscaler_role_arn" {
+  description = "IAM role of the Cluster Autoscaler (EKS Pod Identity, service account `kube-system/cluster-autoscaler`); null unless `node_autoscaler = \"cluster-autoscaler\"`"
+  value       = one(aws_iam_role.cluster_autoscaler[*].arn)
+}

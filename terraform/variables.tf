@@ -277,3 +277,18 @@ variable "ecr_repository_name" {
     error_message = "ecr_repository_name must be 2-256 characters of lower-case letters and digits, separated by single '.', '_', '-' or '/', e.g. 'obsctl/app'."
   }
 }
+
+################################################################################
+# Node autoscaling
+################################################################################
+
+variable "node_autoscaler" {
+  description = "What adds and removes nodes of the managed node group, always between `node_min_size` and `node_max_size`: `cluster-autoscaler` (an IAM role for it through EKS Pod Identity, scoped to this cluster's node groups; obsctl installs the chart) or `none` (the group keeps `node_desired_size` nodes)"
+  type        = string
+  default     = "none"
+
+  validation {
+    condition     = contains(["none", "cluster-autoscaler"], var.node_autoscaler)
+    error_message = "node_autoscaler must be 'none' or 'cluster-autoscaler'."
+  }
+}

@@ -44,9 +44,10 @@ from obsctl.config import (
     duration_seconds,
 )
 from obsctl.errors import ConfigError, PreflightError, ToolError, Unreachable
-from obsctl.targets import autoscaling
+from obsctl.targets import autoscaling, node_autoscaler
 from obsctl.targets.adapter import Adapter
 from obsctl.targets.base import Rendered, Stage, StatusRow
+from obsctl.targets.node_autoscaler import NodeAutoscaler
 from obsctl.tools import binaries
 from obsctl.tools import helm as h
 from obsctl.tools import kube as k
@@ -130,6 +131,7 @@ class KubernetesTarget:
         self._helm: h.Helm | None = None
         self._crds: dict[Path, list[dict[str, Any]]] = {}  # chart folder -> its CRDs, parsed once
         self.adapter = Adapter(self)  # prometheus-adapter, only with app.autoscaling
+        self.node_autoscaler = NodeAutoscaler(self)  # cluster-autoscaler, eks with aws.node_autoscaler only
 
     # -- names -------------------------------------------------------------------------------
 
@@ -402,6 +404,8 @@ class KubernetesTarget:
         put("manifests/app.yaml", header + manifests)
         if self.adapter.enabled:
             manifests += self._render_adapter(put, helm, out)
+        if self.node_autoscaler.enabled:
+            manifests += self._render_node_autoscaler(put, helm, out)
         storage_class = self.storage_class()
         if storage_class is not None:
             manifests += "\n---\n" + yaml.safe_dump(storage_class, sort_keys=False)
@@ -445,6 +449,23 @@ class KubernetesTarget:
             "manifests/prometheus-adapter.yaml",
             f"# helm template {self.adapter.release} {chart}; do not edit.\n" + manifests,
         )
+        return "\n---\n" + manifests
+
+    def _render_node_autoscaler(self, put: Callable[[str, str], None], helm: h.Helm, out: Rendered) -> str:
+        """cluster-autoscaler's values, and its manifests when the chart is on disk."""
+        na = self.node_autoscaler
+        values = na.values_text()
+        put("helm/cluster-autoscaler.values.yaml", values)
+        manifests = na.template(helm, values)
+        if manifests is None:
+            out.notes.append(
+                f"cluster-autoscaler {na.chart.version} is not on disk yet (`up` fetches it once into"
+                f" {self._rel(na.chart.cache)}; or set kubernetes.node_autoscaler_chart to an unpacked copy): its"
+                " manifests were not rendered or validated"
+            )
+            return ""
+        header = f"# helm template cluster-autoscaler {self._rel(na.chart.require(self.env.name))}; do not edit.\n"
+        put("manifests/cluster-autoscaler.yaml", header + manifests)
         return "\n---\n" + manifests
 
     def validate_manifests(self, manifests: str) -> str:
@@ -500,7 +521,7 @@ class KubernetesTarget:
                 raise PreflightError(
                     f"Helm release {release} in namespace {ns} exists and was not installed by obsctl for"
                     f" environment {self.env.name} ({owner}); obsctl will not take it over",
-                    f"pick another name (kubernetes.{_release_key(release, self.k)}) or remove that release yourself",
+                    _foreign_release_hint(release, self.k),
                 )
         if self.kube.namespace_phase(self.mon_ns) is not None and r.has_secrets(self.spec.alerting):
             state = self.kube.secret_owner_state(self.mon_ns, self.k.alertmanager_secret, self.owner)
@@ -512,6 +533,8 @@ class KubernetesTarget:
         self.kps_chart_dir()  # a local chart of the wrong version is refused here
         if self.adapter.enabled:
             self.adapter.chart_dir()  # the same for prometheus-adapter's
+        if self.node_autoscaler.enabled:
+            self.node_autoscaler.chart.on_disk()  # and cluster-autoscaler's
         return "; ".join(found) + "; releases and Secrets free or obsctl's; receiver secrets set"
 
     def _release_owner(self, release: str, namespace: str) -> str | None:
@@ -530,7 +553,8 @@ class KubernetesTarget:
     def releases(self) -> list[tuple[str, str]]:
         """(release, namespace) of obsctl's releases, in install order."""
         adapter = [(self.adapter.release, self.mon_ns)] if self.adapter.enabled else []
-        return [(self.k.kps_release, self.mon_ns), *adapter, (self.k.app_release, self.app_ns)]
+        nodes = [(node_autoscaler.RELEASE, node_autoscaler.NAMESPACE)] if self.node_autoscaler.enabled else []
+        return [*nodes, (self.k.kps_release, self.mon_ns), *adapter, (self.k.app_release, self.app_ns)]
 
     # -- up ------------------------------------------------------------------------------------
 
@@ -543,12 +567,18 @@ class KubernetesTarget:
                 if self.adapter.enabled
                 else []
             ),
+            *(
+                [Stage("cluster-autoscaler chart", self.node_autoscaler.chart_stage, changes=False)]
+                if self.node_autoscaler.enabled
+                else []
+            ),
             Stage("render", self._render_stage, changes=False),
             Stage("namespaces", self._namespaces),
             *([Stage("storage class", self._storage_class)] if self.storage_class() else []),
             Stage("secrets", self._secrets),
             Stage("CRDs at the chart's version", self._apply_crds),
             Stage("CRDs established", self._wait_crds),
+            *([Stage("cluster-autoscaler", self.node_autoscaler.install)] if self.node_autoscaler.enabled else []),
             Stage("kube-prometheus-stack", self._install_kps),
             *([Stage("prometheus-adapter", self.adapter.install)] if self.adapter.enabled else []),
             Stage("app chart", self._install_app),
@@ -666,6 +696,7 @@ class KubernetesTarget:
                 if self.adapter.enabled
                 else []
             ),
+            *([Stage("cluster-autoscaler", self._uninstall_node_autoscaler)] if self.node_autoscaler.enabled else []),
             Stage("load balancers and volumes", lambda: self._release_cloud_resources(volumes)),
             Stage("kube-prometheus-stack", lambda: self._uninstall(self.k.kps_release, self.mon_ns)),
             Stage("volumes released", lambda: self.kube.wait_volumes_gone(volumes, self.wait_timeout)),
@@ -686,6 +717,9 @@ class KubernetesTarget:
         if owner != self.owner:
             return f"{release} kept: not installed by obsctl for environment {self.env.name} ({owner})"
         return f"{release} uninstalled" if self.helm.uninstall(release, namespace) else f"{release} not installed"
+
+    def _uninstall_node_autoscaler(self) -> str:
+        return self._uninstall(node_autoscaler.RELEASE, node_autoscaler.NAMESPACE)
 
     def _release_cloud_resources(self, volumes: list[str]) -> str:
         """Delete the LoadBalancer Services and PVCs of obsctl's releases (nobody else's), before
@@ -856,7 +890,8 @@ class KubernetesTarget:
 OPERATOR_VERSION_ANNOTATION = "operator.prometheus.io/version"
 
 
-def _release_key(release: str, k: KubernetesSettings) -> str:
-    if release == k.adapter_release:
-        return "adapter_release"
-    return "kps_release" if release == k.kps_release else "app_release"
+def _foreign_release_hint(release: str, k: KubernetesSettings) -> str:
+    if release == node_autoscaler.RELEASE:  # its name and namespace are fixed by terraform's Pod Identity association
+        return "set aws.node_autoscaler: none to keep using that cluster-autoscaler, or remove that release yourself"
+    key = {k.adapter_release: "adapter_release", k.kps_release: "kps_release"}.get(release, "app_release")
+    return f"pick another name (kubernetes.{key}) or remove that release yourself"

@@ -102,3 +102,13 @@ def test_adapter_substitution_follows_metrics_query_build() -> None:
 def test_rate_window_is_four_scrapes() -> None:
     assert a.rate_window("30s") == "120s"
     assert a.rate_window("1s") == "4s"
+
+
+def test_node_autoscaler_is_opt_in_and_checked() -> None:
+    aws = "aws: {region: eu-west-1, cluster_name: c}"
+    text = f"default_environment: e\nenvironments:\n  e: {{target: eks, {aws}}}\n"
+    assert c.parse_config(text, "obsctl.yaml").environments["e"].aws.node_autoscaler == "none"
+    bad = text.replace("cluster_name: c}", "cluster_name: c, node_autoscaler: karpenter}")
+    with pytest.raises(ConfigError) as err:
+        c.parse_config(bad, "obsctl.yaml")
+    assert "environments.e.aws.node_autoscaler: Input should be 'none' or 'cluster-autoscaler'" in err.value.message
