@@ -677,7 +677,30 @@ class KubernetesTarget:
         import yaml
 
         app_values = yaml.safe_load(self._app_values_text()) or {}
-        return self.helm.ensure_release(self.k.app_release, h.ChartRef(str(self.chart_dir())), self.app_ns, app_values)
+        done = self.helm.ensure_release(self.k.app_release, h.ChartRef(str(self.chart_dir())), self.app_ns, app_values)
+        # after the app: its HPA (if autoscaling was just turned off) is gone before the adapter goes
+        return "; ".join([done, *self._remove_switched_off()])
+
+    def _switched_off(self) -> list[tuple[str, str]]:
+        """(release, namespace) of optional releases the config no longer asks for."""
+        off = [] if self.adapter.enabled else [(self.adapter.release, self.mon_ns)]
+        if isinstance(self.spec, EksEnv) and not self.node_autoscaler.enabled:
+            off.append((node_autoscaler.RELEASE, node_autoscaler.NAMESPACE))
+        return off
+
+    def _remove_switched_off(self) -> list[str]:
+        """Uninstall obsctl's own prometheus-adapter / cluster-autoscaler when the config turned
+        them off (`app.autoscaling` removed, `aws.node_autoscaler: none`); anyone else's is kept
+        and not mentioned. Empty when there was nothing of obsctl's."""
+        return [
+            self._uninstall(release, ns)
+            for release, ns in self._switched_off()
+            if self._release_owner(release, ns) == self.owner
+        ]
+
+    def _uninstall_kps(self) -> str:
+        """kube-prometheus-stack, after an adapter a config change left behind (it queries it)."""
+        return "; ".join([*self._remove_switched_off(), self._uninstall(self.k.kps_release, self.mon_ns)])
 
     def _wait_rollouts(self) -> str:
         return "; ".join(
@@ -698,7 +721,7 @@ class KubernetesTarget:
             ),
             *([Stage("cluster-autoscaler", self._uninstall_node_autoscaler)] if self.node_autoscaler.enabled else []),
             Stage("load balancers and volumes", lambda: self._release_cloud_resources(volumes)),
-            Stage("kube-prometheus-stack", lambda: self._uninstall(self.k.kps_release, self.mon_ns)),
+            Stage("kube-prometheus-stack", self._uninstall_kps),
             Stage("volumes released", lambda: self.kube.wait_volumes_gone(volumes, self.wait_timeout)),
             *([Stage("storage class", self._delete_storage_class)] if self.storage_class() else []),
             Stage("obsctl's secrets", self._delete_secrets),

@@ -210,3 +210,55 @@ def test_a_foreign_adapter_release_is_refused_and_kept(fake: FakeKube, autoscale
     assert "kubernetes.adapter_release" in info.value.hint
     assert t._uninstall("prometheus-adapter", t.mon_ns).startswith("prometheus-adapter kept: not installed by obsctl")
     assert "prometheus-adapter" in autoscaled.releases
+
+
+def switched_off(t: KubernetesTarget, helm: RecordingHelm) -> KubernetesTarget:
+    """The same environment after `app.autoscaling` was removed from obsctl.yaml."""
+    path = t.env.config_path
+    path.write_text(path.read_text().replace(AUTOSCALING, "app: {replicas: 2}"))
+    off = KubernetesTarget(config.load(str(path), "lab"))
+    off._helm = helm  # type: ignore[assignment]
+    return off
+
+
+def test_turning_autoscaling_off_removes_obsctls_adapter_after_the_app(
+    fake: FakeKube, autoscaled: RecordingHelm
+) -> None:
+    t, timeline = autoscaled.t, autoscaled.timeline
+    lifecycle.up(t.env, Observer(timeline), target=t)  # type: ignore[arg-type]
+    off = switched_off(t, autoscaled)
+    timeline.clear()
+    lifecycle.up(off.env, Observer(timeline), target=off)  # type: ignore[arg-type]
+    assert autoscaled.problems == []
+    helm_calls = [line for line in timeline if line.startswith("helm ")]
+    assert helm_calls[-2:] == ["helm ensure obsctl-app", "helm uninstall prometheus-adapter"]
+    assert "prometheus-adapter" not in autoscaled.releases
+    timeline.clear()  # nothing left to remove the next time
+    lifecycle.up(off.env, Observer(timeline), target=off)  # type: ignore[arg-type]
+    assert "helm uninstall prometheus-adapter" not in timeline
+
+
+def test_down_after_turning_it_off_still_removes_obsctls_adapter(fake: FakeKube, autoscaled: RecordingHelm) -> None:
+    t, timeline = autoscaled.t, autoscaled.timeline
+    lifecycle.up(t.env, Observer(timeline), target=t)  # type: ignore[arg-type]
+    off = switched_off(t, autoscaled)
+    timeline.clear()
+    lifecycle.down(off.env, Observer(timeline), target=off)  # type: ignore[arg-type]
+    assert autoscaled.problems == []
+    uninstalls = [line for line in timeline if line.startswith("helm uninstall")]
+    assert uninstalls == [
+        "helm uninstall obsctl-app",
+        "helm uninstall prometheus-adapter",
+        "helm uninstall kube-prometheus-stack",
+    ]
+
+
+def test_someone_elses_adapter_is_never_removed_when_autoscaling_is_off(
+    fake: FakeKube, autoscaled: RecordingHelm
+) -> None:
+    t = autoscaled.t
+    off = switched_off(t, autoscaled)
+    fake.put("namespaces", {"metadata": {"name": t.mon_ns}})
+    autoscaled.releases["prometheus-adapter"] = {"namespace": t.mon_ns, "values": {"obsctl": {"environment": "other"}}}
+    assert off._remove_switched_off() == []
+    assert "prometheus-adapter" in autoscaled.releases
