@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from obsctl.config import AutoscalingSettings, duration_seconds
+from obsctl.config import AppSettings, AutoscalingSettings, duration_seconds
 
 SOURCE_SERIES = "http_requests_total"
 METRIC = "http_requests_per_second"
@@ -110,3 +110,10 @@ def app_values(settings: AutoscalingSettings | None) -> dict[str, Any]:
         "metric": METRIC,
         "target": quantity(settings.target_rps_per_pod),
     }
+
+
+def replica_bounds(app: AppSettings) -> tuple[int, int]:
+    """How many app Pods may be running: exactly `replicas`, or anywhere from the HPA's min to
+    its max (the HPA, not the config, chooses the count)."""
+    scaling = app.autoscaling
+    return (app.replicas, app.replicas) if scaling is None else (scaling.min, scaling.max)

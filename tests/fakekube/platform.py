@@ -452,6 +452,11 @@ def serve_platform(fake: FakeKube, t: KubernetesTarget) -> Servers:
                     ]
                 }
             )
+        if path == "/api/v1/query" and q.get("query", "").endswith(" by (pod)"):
+            # prometheus-adapter's per-Pod query: one series per Ready app pod, labelled `pod`
+            # (what a real Prometheus returns for it: tests/integration/test_autoscaling_live.py)
+            pods = [p["metadata"]["name"] for p in fake.list("pods", t.app_ns)]
+            return ok({"resultType": "vector", "result": [{"metric": {"pod": p}, "value": [0, "2"]} for p in pods]})
         if path == "/api/v1/query":
             return ok({"resultType": "vector", "result": [{"metric": {}, "value": [0, "1"]}]})
         if path == "/api/v1/alerts":

@@ -18,10 +18,12 @@ from obsctl.targets import autoscaling as a
 from obsctl.targets.kubernetes import KubernetesTarget
 from obsctl.tools import binaries
 from obsctl.tools import manifests as m
+from obsctl.verify import cluster as cv
+from obsctl.verify import run_checks
 from tests.fakekube import FakeKube
 from tests.fakekube.adapter import write_fake_adapter_chart
 from tests.fakekube.fixtures import make_env
-from tests.fakekube.platform import Controllers, RecordingHelm
+from tests.fakekube.platform import Controllers, RecordingHelm, serve_platform
 from tests.integration.test_kube_render import _kps_shaped_chart
 from tests.integration.test_kube_target import Observer, stages
 
@@ -262,3 +264,37 @@ def test_someone_elses_adapter_is_never_removed_when_autoscaling_is_off(
     autoscaled.releases["prometheus-adapter"] = {"namespace": t.mon_ns, "values": {"obsctl": {"environment": "other"}}}
     assert off._remove_switched_off() == []
     assert "prometheus-adapter" in autoscaled.releases
+
+
+def test_verify_checks_the_metric_for_every_pod_and_the_replica_range(
+    fake: FakeKube, autoscaled: RecordingHelm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = autoscaled.t
+    lifecycle.up(t.env, Observer(autoscaled.timeline), target=t)  # type: ignore[arg-type]
+    servers = serve_platform(fake, t)
+    try:
+        checks = [
+            c for c in cv.checks(t) if c.name in ("app pods Ready", "autoscaling metric served for every app pod")
+        ]
+        by_name = {r.name: r for r in run_checks(checks)}
+        assert by_name["app pods Ready"].detail == "2/2-5 (autoscaled) pods Ready"
+        metric = by_name["autoscaling metric served for every app pod"]
+        assert (metric.status, metric.detail) == ("pass", "http_requests_per_second: app-0=2.00/s, app-1=2.00/s")
+        # a Pod the query does not return fails the check, naming the Pod and the query
+        real = t.prometheus
+
+        def one_series(path: str, **params: str) -> dict[str, list[dict[str, object]]]:
+            data = real(path, **params)
+            return {**data, "result": data["result"][:1]}
+
+        monkeypatch.setattr(t, "prometheus", one_series)
+        monkeypatch.setattr(cv, "settle", lambda t: 0.5)
+        failed = run_checks([c for c in cv.checks(t) if c.name.startswith("autoscaling")])[0]
+        assert failed.status == "fail"
+        assert (
+            'no http_requests_per_second for app-1 (query: sum(rate(http_requests_total{namespace="observability"'
+            in (failed.detail)
+        )
+    finally:
+        servers.shutdown()
+        servers.server_close()
