@@ -6,6 +6,7 @@ Kubernetes side is the HTTP-level fake API with the recording helm seam (tests/f
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -280,6 +281,15 @@ def test_verify_checks_the_metric_for_every_pod_and_the_replica_range(
         assert by_name["app pods Ready"].detail == "2/2-5 (autoscaled) pods Ready"
         metric = by_name["autoscaling metric served for every app pod"]
         assert (metric.status, metric.detail) == ("pass", "http_requests_per_second: app-0=2.00/s, app-1=2.00/s")
+        # the HPA scaled up (to 3 of at most 5): still healthy, although app.replicas says 2
+        t.scale_app(3)
+        deadline = time.monotonic() + 5
+        while len(fake.list("pods", t.app_ns)) != 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert run_checks(checks[:1])[0].detail == "3/2-5 (autoscaled) pods Ready"
+        t.scale_app(2)
+        while len(fake.list("pods", t.app_ns)) != 2 and time.monotonic() < deadline + 5:
+            time.sleep(0.1)
         # a Pod the query does not return fails the check, naming the Pod and the query
         real = t.prometheus
 
