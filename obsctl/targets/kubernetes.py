@@ -828,7 +828,7 @@ class KubernetesTarget:
                 continue
             for name, (kind, state) in sorted(self.kube.workloads(ns).items()):
                 rows.append(StatusRow(f"{kind.lower()} {name}", "ready" if state is None else "not ready", state or ""))
-        for release, ns in ((self.k.kps_release, self.mon_ns), (self.k.app_release, self.app_ns)):
+        for release, ns in self.releases():  # prometheus-adapter and cluster-autoscaler too, when on
             try:
                 st = self.helm.status(release, ns)
             except (ToolError, PreflightError) as exc:

@@ -185,6 +185,9 @@ def test_up_installs_the_adapter_between_the_stack_and_the_app(fake: FakeKube, a
     assert autoscaled.releases["obsctl-app"]["values"]["autoscaling"]["enabled"] is True
     assert fake.get("deployments", "prometheus-adapter", "monitoring") is not None
 
+    rows = [row.component for row in t.status()]
+    assert rows[-3:] == ["release kube-prometheus-stack", "release prometheus-adapter", "release obsctl-app"]
+
     timeline.clear()  # a second up fetches nothing
     lifecycle.up(t.env, Observer(timeline), target=t)  # type: ignore[arg-type]
     assert not [line for line in timeline if line.startswith("helm pull")]
