@@ -94,6 +94,30 @@ class ImageSettings(_Model):
     )
 
 
+class AutoscalingSettings(_Model):
+    """A HorizontalPodAutoscaler on request rate per Pod (cluster targets; docs/autoscaling.md).
+
+    The rate is `http_requests_total` (what the dashboards chart), served to the HPA as the Pods
+    metric `http_requests_per_second` by prometheus-adapter, which obsctl installs after
+    kube-prometheus-stack. With it on, the chart stops setting the Deployment's replicas."""
+
+    min: int = Field(..., ge=1, le=100, description="Fewest replicas the HPA keeps (at least 1).")
+    max: int = Field(..., ge=1, le=100, description="Most replicas the HPA may run (at least min).")
+    target_rps_per_pod: float = Field(
+        ...,
+        ge=0.001,
+        le=100_000,
+        description="Requests per second each Pod should serve on average; more than 0 (Kubernetes"
+        " quantities stop at milli precision, so at least 0.001).",
+    )
+
+    @model_validator(mode="after")
+    def _range(self) -> AutoscalingSettings:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be at least min ({self.min})")
+        return self
+
+
 class AppSettings(_Model):
     """The FastAPI service (app/)."""
 
@@ -102,6 +126,10 @@ class AppSettings(_Model):
     version: str = Field("0.1.0", description="Version reported by the app_info metric.")
     fault: FaultSettings = Field(default_factory=FaultSettings, description="Faults injected by config.")
     image: ImageSettings = Field(default_factory=ImageSettings, description="Container image (clusters).")
+    autoscaling: AutoscalingSettings | None = Field(
+        None,
+        description="Scale the app's Pods on request rate (cluster targets); absent: `replicas` Pods, always.",
+    )
 
 
 class ScrapeSettings(_Model):
@@ -389,6 +417,23 @@ class KubernetesSettings(_Model):
     )
     kps_chart_version: str = Field("88.5.3", description="Pinned kube-prometheus-stack chart version.")
     kps_repo_url: str = Field("https://prometheus-community.github.io/helm-charts", description="Chart repository URL.")
+    adapter_release: Name = Field(
+        "prometheus-adapter", description="Release name of prometheus-adapter (installed only with app.autoscaling)."
+    )
+    adapter_chart: str = Field(
+        "prometheus-community/prometheus-adapter",
+        description="prometheus-adapter chart reference: repo/name (from kps_repo_url), an oci:// URL or a local path.",
+    )
+    adapter_chart_version: str = Field("5.3.0", description="Pinned prometheus-adapter chart version.")
+    node_autoscaler_chart: str = Field(
+        "autoscaler/cluster-autoscaler",
+        description="cluster-autoscaler chart (eks with aws.node_autoscaler: cluster-autoscaler): repo/name (from"
+        " node_autoscaler_repo_url), an oci:// URL or a local path.",
+    )
+    node_autoscaler_chart_version: str = Field("9.59.0", description="Pinned cluster-autoscaler chart version.")
+    node_autoscaler_repo_url: str = Field(
+        "https://kubernetes.github.io/autoscaler", description="Chart repository of cluster-autoscaler."
+    )
     app_release: Name = Field("obsctl-app", description="Release name of the app chart.")
     grafana_admin_secret: Name = Field(
         "obsctl-grafana-admin", description="Secret obsctl creates with the generated Grafana admin password."
@@ -484,6 +529,11 @@ class AwsSettings(_Model):
     node_max_size: int = Field(4, ge=1, description="Node group maximum size.")
     node_desired_size: int = Field(2, ge=1, description="Node group desired size.")
     node_disk_size_gib: int = Field(50, ge=20, le=1000, description="Node root volume size (GiB).")
+    node_autoscaler: Literal["none", "cluster-autoscaler"] = Field(
+        "none",
+        description="Who adds and removes nodes between node_min_size and node_max_size: `cluster-autoscaler`"
+        " (Terraform makes its IAM role through EKS Pod Identity, obsctl installs the chart) or `none`.",
+    )
     cluster_endpoint_public_access: bool = Field(
         True,
         description="Expose the API endpoint publicly; must stay true: obsctl drives Helm and the Kubernetes"
@@ -574,6 +624,16 @@ class LocalEnv(_EnvBase):
                 f" {', '.join(clash)}; move local.ports.app or those ports out of that range"
             )
         return self
+
+    @field_validator("app")
+    @classmethod
+    def _no_autoscaler_here(cls, value: AppSettings) -> AppSettings:
+        if value.autoscaling is not None:
+            raise ValueError(
+                "autoscaling needs a cluster target (a HorizontalPodAutoscaler scales Pods); the local"
+                " target runs app.replicas processes: remove app.autoscaling here, or set app.replicas"
+            )
+        return value
 
 
 class KubernetesEnv(_EnvBase):

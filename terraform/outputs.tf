@@ -81,3 +81,12 @@ output "github_actions_role_arn" {
   description = "ARN of the role GitHub Actions assumes through OIDC (`role-to-assume`; the deploy workflow's OBSCTL_AWS_ROLE_ARN), or null when `github_oidc` is not set"
   value       = try(aws_iam_role.github_actions[0].arn, null)
 }
+
+################################################################################
+# Node autoscaling
+################################################################################
+
+output "cluster_autoscaler_role_arn" {
+  description = "IAM role of the Cluster Autoscaler (EKS Pod Identity, service account `kube-system/cluster-autoscaler`); null unless `node_autoscaler = \"cluster-autoscaler\"`"
+  value       = one(aws_iam_role.cluster_autoscaler[*].arn)
+}

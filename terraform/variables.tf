@@ -317,3 +317,18 @@ variable "github_oidc" {
     error_message = "github_oidc.policy_arns must be IAM managed policy ARNs (arn:aws:iam::aws:policy/... or arn:aws:iam::<account>:policy/...)."
   }
 }
+
+################################################################################
+# Node autoscaling
+################################################################################
+
+variable "node_autoscaler" {
+  description = "What adds and removes nodes of the managed node group, always between `node_min_size` and `node_max_size`: `cluster-autoscaler` (an IAM role for it through EKS Pod Identity, scoped to this cluster's node groups; obsctl installs the chart) or `none` (the group keeps `node_desired_size` nodes)"
+  type        = string
+  default     = "none"
+
+  validation {
+    condition     = contains(["none", "cluster-autoscaler"], var.node_autoscaler)
+    error_message = "node_autoscaler must be 'none' or 'cluster-autoscaler'."
+  }
+}

@@ -46,7 +46,10 @@ from obsctl.config import (
     duration_seconds,
 )
 from obsctl.errors import ConfigError, InputError, PreflightError, ToolError, Unreachable
+from obsctl.targets import autoscaling, node_autoscaler
+from obsctl.targets.adapter import Adapter
 from obsctl.targets.base import Health, LogOutput, Rendered, Stage, StatusRow
+from obsctl.targets.node_autoscaler import NodeAutoscaler
 from obsctl.tools import binaries
 from obsctl.tools import helm as h
 from obsctl.tools import kube as k
@@ -128,6 +131,8 @@ class KubernetesTarget:
         self._kube: k.Kube | None = None
         self._helm: h.Helm | None = None
         self._crds: dict[Path, list[dict[str, Any]]] = {}  # chart folder -> its CRDs, parsed once
+        self.adapter = Adapter(self)  # prometheus-adapter, only with app.autoscaling
+        self.node_autoscaler = NodeAutoscaler(self)  # cluster-autoscaler, eks with aws.node_autoscaler only
 
     # -- names -------------------------------------------------------------------------------
 
@@ -358,6 +363,7 @@ class KubernetesTarget:
             "fault_error_rate": spec.app.fault.error_rate,
             "fault_latency_ms": spec.app.fault.latency_ms,
             "obsctl_marker": self.release_marker(self.chart_dir()),
+            "autoscaling": autoscaling.app_values(spec.app.autoscaling),
         }
         return render_helm_values(self._content("helm-values"), "app.yaml.j2", ctx)
 
@@ -397,6 +403,10 @@ class KubernetesTarget:
         )
         header = f"# helm template {self.k.app_release} {self._rel(self.chart_dir())} -n {self.app_ns}; do not edit.\n"
         put("manifests/app.yaml", header + manifests)
+        if self.adapter.enabled:
+            manifests += self._render_adapter(put, helm, out)
+        if self.node_autoscaler.enabled:
+            manifests += self._render_node_autoscaler(put, helm, out)
         storage_class = self.storage_class()
         if storage_class is not None:
             manifests += "\n---\n" + yaml.safe_dump(storage_class, sort_keys=False)
@@ -421,6 +431,43 @@ class KubernetesTarget:
         put("manifests/kube-prometheus-stack.yaml", header + kps_manifests)
         out.notes.append(self.validate_manifests(kps_manifests + "\n---\n" + manifests))
         return out
+
+    def _render_adapter(self, put: Callable[[str, str], None], helm: h.Helm, out: Rendered) -> str:
+        """prometheus-adapter's values, and its manifests when the chart is on disk (they are
+        validated with the rest); returns the manifests to validate."""
+        values = self.adapter.values_text()
+        put("helm/prometheus-adapter.values.yaml", values)
+        manifests = self.adapter.template(helm, values)
+        if manifests is None:
+            out.notes.append(
+                f"prometheus-adapter {self.k.adapter_chart_version} is not on disk yet (`up` fetches it once into"
+                f" {self._rel(self.adapter.chart.cache)}; or set kubernetes.adapter_chart to an unpacked copy): its"
+                " manifests were not rendered or validated"
+            )
+            return ""
+        chart = self._rel(self.adapter.require_chart())
+        put(
+            "manifests/prometheus-adapter.yaml",
+            f"# helm template {self.adapter.release} {chart}; do not edit.\n" + manifests,
+        )
+        return "\n---\n" + manifests
+
+    def _render_node_autoscaler(self, put: Callable[[str, str], None], helm: h.Helm, out: Rendered) -> str:
+        """cluster-autoscaler's values, and its manifests when the chart is on disk."""
+        na = self.node_autoscaler
+        values = na.values_text()
+        put("helm/cluster-autoscaler.values.yaml", values)
+        manifests = na.template(helm, values)
+        if manifests is None:
+            out.notes.append(
+                f"cluster-autoscaler {na.chart.version} is not on disk yet (`up` fetches it once into"
+                f" {self._rel(na.chart.cache)}; or set kubernetes.node_autoscaler_chart to an unpacked copy): its"
+                " manifests were not rendered or validated"
+            )
+            return ""
+        header = f"# helm template cluster-autoscaler {self._rel(na.chart.require(self.env.name))}; do not edit.\n"
+        put("manifests/cluster-autoscaler.yaml", header + manifests)
+        return "\n---\n" + manifests
 
     def validate_manifests(self, manifests: str) -> str:
         """Validate rendered manifests against the CRD schemas they carry (`helm template
@@ -475,7 +522,7 @@ class KubernetesTarget:
                 raise PreflightError(
                     f"Helm release {release} in namespace {ns} exists and was not installed by obsctl for"
                     f" environment {self.env.name} ({owner}); obsctl will not take it over",
-                    f"pick another name (kubernetes.{_release_key(release, self.k)}) or remove that release yourself",
+                    _foreign_release_hint(release, self.k),
                 )
         if self.kube.namespace_phase(self.mon_ns) is not None and r.has_secrets(self.spec.alerting):
             state = self.kube.secret_owner_state(self.mon_ns, self.k.alertmanager_secret, self.owner)
@@ -485,6 +532,10 @@ class KubernetesTarget:
                     "set kubernetes.alertmanager_secret to another name, or remove that Secret yourself",
                 )
         self.kps_chart_dir()  # a local chart of the wrong version is refused here
+        if self.adapter.enabled:
+            self.adapter.chart_dir()  # the same for prometheus-adapter's
+        if self.node_autoscaler.enabled:
+            self.node_autoscaler.chart.on_disk()  # and cluster-autoscaler's
         return "; ".join(found) + "; releases and Secrets free or obsctl's; receiver secrets set"
 
     def _release_owner(self, release: str, namespace: str) -> str | None:
@@ -502,7 +553,9 @@ class KubernetesTarget:
 
     def releases(self) -> list[tuple[str, str]]:
         """(release, namespace) of obsctl's releases, in install order."""
-        return [(self.k.kps_release, self.mon_ns), (self.k.app_release, self.app_ns)]
+        adapter = [(self.adapter.release, self.mon_ns)] if self.adapter.enabled else []
+        nodes = [(node_autoscaler.RELEASE, node_autoscaler.NAMESPACE)] if self.node_autoscaler.enabled else []
+        return [*nodes, (self.k.kps_release, self.mon_ns), *adapter, (self.k.app_release, self.app_ns)]
 
     # -- up ------------------------------------------------------------------------------------
 
@@ -510,13 +563,25 @@ class KubernetesTarget:
         return [
             Stage("preflight", self.preflight, changes=False),
             Stage("kube-prometheus-stack chart", self._chart_stage, changes=False),
+            *(
+                [Stage("prometheus-adapter chart", self.adapter.chart_stage, changes=False)]
+                if self.adapter.enabled
+                else []
+            ),
+            *(
+                [Stage("cluster-autoscaler chart", self.node_autoscaler.chart_stage, changes=False)]
+                if self.node_autoscaler.enabled
+                else []
+            ),
             Stage("render", self._render_stage, changes=False),
             Stage("namespaces", self._namespaces),
             *([Stage("storage class", self._storage_class)] if self.storage_class() else []),
             Stage("secrets", self._secrets),
             Stage("CRDs at the chart's version", self._apply_crds),
             Stage("CRDs established", self._wait_crds),
+            *([Stage("cluster-autoscaler", self.node_autoscaler.install)] if self.node_autoscaler.enabled else []),
             Stage("kube-prometheus-stack", self._install_kps),
+            *([Stage("prometheus-adapter", self.adapter.install)] if self.adapter.enabled else []),
             Stage("app chart", self._install_app),
             Stage("rollouts", self._wait_rollouts),
         ]
@@ -613,7 +678,30 @@ class KubernetesTarget:
         import yaml
 
         app_values = yaml.safe_load(self._app_values_text()) or {}
-        return self.helm.ensure_release(self.k.app_release, h.ChartRef(str(self.chart_dir())), self.app_ns, app_values)
+        done = self.helm.ensure_release(self.k.app_release, h.ChartRef(str(self.chart_dir())), self.app_ns, app_values)
+        # after the app: its HPA (if autoscaling was just turned off) is gone before the adapter goes
+        return "; ".join([done, *self._remove_switched_off()])
+
+    def _switched_off(self) -> list[tuple[str, str]]:
+        """(release, namespace) of optional releases the config no longer asks for."""
+        off = [] if self.adapter.enabled else [(self.adapter.release, self.mon_ns)]
+        if isinstance(self.spec, EksEnv) and not self.node_autoscaler.enabled:
+            off.append((node_autoscaler.RELEASE, node_autoscaler.NAMESPACE))
+        return off
+
+    def _remove_switched_off(self) -> list[str]:
+        """Uninstall obsctl's own prometheus-adapter / cluster-autoscaler when the config turned
+        them off (`app.autoscaling` removed, `aws.node_autoscaler: none`); anyone else's is kept
+        and not mentioned. Empty when there was nothing of obsctl's."""
+        return [
+            self._uninstall(release, ns)
+            for release, ns in self._switched_off()
+            if self._release_owner(release, ns) == self.owner
+        ]
+
+    def _uninstall_kps(self) -> str:
+        """kube-prometheus-stack, after an adapter a config change left behind (it queries it)."""
+        return "; ".join([*self._remove_switched_off(), self._uninstall(self.k.kps_release, self.mon_ns)])
 
     def _wait_rollouts(self) -> str:
         return "; ".join(
@@ -627,8 +715,14 @@ class KubernetesTarget:
         stages = [
             Stage("preflight", self.guard, changes=False),
             Stage("app chart", lambda: self._uninstall(self.k.app_release, self.app_ns)),
+            *(
+                [Stage("prometheus-adapter", lambda: self._uninstall(self.adapter.release, self.mon_ns))]
+                if self.adapter.enabled
+                else []
+            ),
+            *([Stage("cluster-autoscaler", self._uninstall_node_autoscaler)] if self.node_autoscaler.enabled else []),
             Stage("load balancers and volumes", lambda: self._release_cloud_resources(volumes)),
-            Stage("kube-prometheus-stack", lambda: self._uninstall(self.k.kps_release, self.mon_ns)),
+            Stage("kube-prometheus-stack", self._uninstall_kps),
             Stage("volumes released", lambda: self.kube.wait_volumes_gone(volumes, self.wait_timeout)),
             *([Stage("storage class", self._delete_storage_class)] if self.storage_class() else []),
             Stage("obsctl's secrets", self._delete_secrets),
@@ -647,6 +741,9 @@ class KubernetesTarget:
         if owner != self.owner:
             return f"{release} kept: not installed by obsctl for environment {self.env.name} ({owner})"
         return f"{release} uninstalled" if self.helm.uninstall(release, namespace) else f"{release} not installed"
+
+    def _uninstall_node_autoscaler(self) -> str:
+        return self._uninstall(node_autoscaler.RELEASE, node_autoscaler.NAMESPACE)
 
     def _release_cloud_resources(self, volumes: list[str]) -> str:
         """Delete the LoadBalancer Services and PVCs of obsctl's releases (nobody else's), before
@@ -737,7 +834,7 @@ class KubernetesTarget:
                         Health.ok if state is None else Health.waiting,
                     )
                 )
-        for release, ns in ((self.k.kps_release, self.mon_ns), (self.k.app_release, self.app_ns)):
+        for release, ns in self.releases():  # prometheus-adapter and cluster-autoscaler too, when on
             try:
                 st = self.helm.status(release, ns)
             except (ToolError, PreflightError) as exc:
@@ -879,5 +976,8 @@ def _release_health(status: str | None) -> Health:
     return Health.unknown
 
 
-def _release_key(release: str, k: KubernetesSettings) -> str:
-    return "kps_release" if release == k.kps_release else "app_release"
+def _foreign_release_hint(release: str, k: KubernetesSettings) -> str:
+    if release == node_autoscaler.RELEASE:  # its name and namespace are fixed by terraform's Pod Identity association
+        return "set aws.node_autoscaler: none to keep using that cluster-autoscaler, or remove that release yourself"
+    key = {k.adapter_release: "adapter_release", k.kps_release: "kps_release"}.get(release, "app_release")
+    return f"pick another name (kubernetes.{key}) or remove that release yourself"

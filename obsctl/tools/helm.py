@@ -426,7 +426,13 @@ class Helm:
         return self._run(f"helm uninstall {release}", go())
 
     def template(
-        self, release: str, chart: ChartRef, namespace: str, values: dict[str, Any], include_crds: bool = False
+        self,
+        release: str,
+        chart: ChartRef,
+        namespace: str,
+        values: dict[str, Any],
+        include_crds: bool = False,
+        api_versions: tuple[str, ...] = (),
     ) -> str:
         """`helm template`: every manifest the release would apply, as helm printed it.
 
@@ -439,6 +445,8 @@ class Helm:
             self.client  # noqa: B018  # builds the command (and checks helm) on first use
             argv: list[Any] = ["template", release, chart.ref, "--include-crds" if include_crds else "--skip-crds"]
             argv += ["--values", "-", "--namespace", namespace]
+            for api_version in api_versions:  # what .Capabilities.APIVersions.Has sees (a cluster's, at install)
+                argv += ["--api-versions", api_version]
             if chart.repo:
                 argv += ["--repo", chart.repo]
             if chart.version and not chart.is_path:

@@ -14,6 +14,7 @@ from typing import Any
 from obsctl import render as r
 from obsctl.config import duration_seconds
 from obsctl.errors import ObsctlError
+from obsctl.targets import autoscaling
 from obsctl.targets.kubernetes import GRAFANA_USER, KubernetesTarget
 from obsctl.tools.http import HttpApi
 from obsctl.verify import Check, CheckFailed, CheckSkipped, content, eventually
@@ -42,6 +43,8 @@ def checks(t: KubernetesTarget) -> list[Check]:
         Check("fastapi rules loaded", lambda: _rules(t), "prometheus"),
         Check("grafana datasource and dashboards", lambda: _grafana(t), "grafana"),
     ]
+    if t.adapter.enabled:
+        out.append(Check("autoscaling metric served for every app pod", lambda: _autoscaling_metric(t), "app"))
 
     def query(expr: str) -> list[Any]:
         return t.prometheus("api/v1/query", query=expr)["result"]
@@ -60,13 +63,34 @@ def _nodes(t: KubernetesTarget) -> str:
 
 
 def _app_pods(t: KubernetesTarget) -> str:
-    want = t.spec.app.replicas
+    low, high = autoscaling.replica_bounds(t.spec.app)
+    want = str(low) if low == high else f"{low}-{high} (autoscaled)"
     pods = t.kube.pods(t.app_ns, t.app_selector)
     ready = [p for p in pods if p.ready and p.phase == "Running"]
-    if len(ready) != want:
+    if not low <= len(ready) <= high:
         states = ", ".join(f"{p.name}={p.phase}{'' if p.ready else ' not ready'}" for p in pods) or "none"
         raise CheckFailed(f"{len(ready)}/{want} app pods Ready in {t.app_ns} ({states})")
-    return f"{want}/{want} pods Ready"
+    return f"{len(ready)}/{want} pods Ready"
+
+
+def _autoscaling_metric(t: KubernetesTarget) -> str:
+    """The query prometheus-adapter sends for the HPA (its rule, its substitution) returns one
+    series per Ready app Pod: the labels the rule maps are really on the series."""
+    rule = t.adapter.rule()
+
+    def probe() -> str:
+        pods = sorted(p.name for p in t.kube.pods(t.app_ns, t.app_selector) if p.ready)
+        if not pods:
+            raise CheckFailed(f"no Ready app pod in {t.app_ns}")
+        query = autoscaling.adapter_query(rule, autoscaling.CLUSTER_LABELS, pods, t.app_ns)
+        result = t.prometheus("api/v1/query", query=query)["result"]
+        served = {s["metric"].get(autoscaling.CLUSTER_LABELS.pod): s["value"][1] for s in result}
+        missing = [p for p in pods if p not in served]
+        if missing:
+            raise CheckFailed(f"no {autoscaling.METRIC} for {', '.join(missing)} (query: {query})")
+        return ", ".join(f"{p}={float(served[p]):.2f}/s" for p in pods)
+
+    return f"{autoscaling.METRIC}: " + eventually(probe, settle(t), interval=1.0)
 
 
 def _app_service(t: KubernetesTarget) -> str:
@@ -218,7 +242,7 @@ def drill_pod_down(t: KubernetesTarget, timeout: float | None = None) -> list[Ch
     def scale_up() -> str:
         if not scaled:
             raise CheckSkipped("the app was not scaled down")
-        t.scale_app(t.spec.app.replicas)
+        t.scale_app(autoscaling.replica_bounds(t.spec.app)[0])  # the HPA takes over from its minimum
         return t.kube.wait_rollouts(t.app_ns, t.wait_timeout)
 
     def resolved() -> str:

@@ -95,6 +95,10 @@ class RecordingHelm:
     def pull(self, chart: Any, destination: Path) -> Path:
         self.timeline.append(f"helm pull {chart.ref} {chart.version}")
         self.pulls.append(chart.ref)
+        if chart.ref.endswith("prometheus-adapter"):
+            from tests.fakekube.adapter import write_fake_adapter_chart
+
+            return write_fake_adapter_chart(destination)
         return write_fake_kps_chart(destination)
 
     def release_marker(self, release: str, namespace: str) -> Any:
@@ -197,7 +201,17 @@ class RecordingHelm:
                 fake.put(
                     "pods", pod(f"{comp}-0", labels, ports={"grafana": 3000} if comp == "grafana" else {}), namespace
                 )
+        elif release == t.k.adapter_release:
+            self._check(t.k.kps_release in self.releases, "prometheus-adapter installed before kube-prometheus-stack")
+            labels = {"app.kubernetes.io/name": "prometheus-adapter", "app.kubernetes.io/instance": release}
+            dep = workload("deployments", release, values["replicas"], 0, labels=labels)
+            dep["metadata"] = _helm_meta(release, release, namespace, generation=1)
+            fake.put("deployments", dep, namespace)
         else:
+            self._check(
+                t.spec.app.autoscaling is None or t.k.adapter_release in self.releases,
+                "the app's HPA installed before prometheus-adapter serves its metric",
+            )
             labels = {"app.kubernetes.io/name": "obsctl-app", "app.kubernetes.io/instance": release}
             replicas = values["replicas"]
             dep = workload("deployments", t.app_fullname, replicas, 0, labels=labels)
@@ -239,6 +253,7 @@ class RecordingHelm:
         if release == t.k.kps_release:
             # by now obsctl has deleted its releases' LoadBalancer Services and claims itself
             self._check(t.k.app_release not in self.releases, "kps uninstalled before the app chart")
+            self._check(t.k.adapter_release not in self.releases, "kps uninstalled before prometheus-adapter")
             ours = {t.k.app_release, t.k.kps_release}
             for ns in (t.app_ns, t.mon_ns):
                 for svc in fake.list("services", ns):
@@ -437,6 +452,11 @@ def serve_platform(fake: FakeKube, t: KubernetesTarget) -> Servers:
                     ]
                 }
             )
+        if path == "/api/v1/query" and q.get("query", "").endswith(" by (pod)"):
+            # prometheus-adapter's per-Pod query: one series per Ready app pod, labelled `pod`
+            # (what a real Prometheus returns for it: tests/integration/test_autoscaling_live.py)
+            pods = [p["metadata"]["name"] for p in fake.list("pods", t.app_ns)]
+            return ok({"resultType": "vector", "result": [{"metric": {"pod": p}, "value": [0, "2"]} for p in pods]})
         if path == "/api/v1/query":
             return ok({"resultType": "vector", "result": [{"metric": {}, "value": [0, "1"]}]})
         if path == "/api/v1/alerts":

@@ -1,0 +1,197 @@
+"""terraform/node_autoscaler.tf planned for real: from obsctl.yaml's `aws.node_autoscaler` through
+the tfvars obsctl renders to the IAM JSON AWS would receive.
+
+The real `terraform plan` with the real AWS provider (a filesystem mirror on this machine,
+../shared/TOOLS.md; skipped where there is none) plans node_autoscaler.tf next to variables.tf,
+with the eks module as a stand-in that outputs the cluster name (the rest of the configuration
+needs the registry modules, which cannot be downloaded). The provider computes the policy
+documents locally, so the trust and permission policies are read from the plan's JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from obsctl import config as c
+from obsctl.targets import node_autoscaler as na
+from obsctl.targets.eks import EksTarget
+
+pytestmark = pytest.mark.integration
+
+TF = Path(__file__).resolve().parents[2] / "terraform"
+PROVIDER_MIRROR = Path("/opt/tf-plugins")
+ASG_ARN = "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:*:autoScalingGroupName/*"
+
+STUB = """
+terraform {
+  required_providers {
+    aws = { source = "hashicorp/aws" }
+  }
+}
+
+provider "aws" {
+  region                      = var.region
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+}
+
+# main.tf's locals, and a stand-in for the eks module.
+locals {
+  partition  = "aws"
+  account_id = "123456789012"
+}
+
+module "eks" {
+  source       = "./eks"
+  cluster_name = var.cluster_name
+}
+"""
+EKS_STUB = """
+variable "cluster_name" { type = string }
+output "cluster_name" { value = var.cluster_name }
+"""
+CLI_CONFIG = f"""
+provider_installation {{
+  filesystem_mirror {{
+    path    = "{PROVIDER_MIRROR}"
+    include = ["registry.terraform.io/hashicorp/aws"]
+  }}
+}}
+"""
+
+
+def terraform(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("terraform")
+    if exe is None:
+        pytest.skip("terraform is not on PATH")
+    env = {
+        **os.environ,
+        "TF_CLI_CONFIG_FILE": str(work / "cli.tfrc"),
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+        "AWS_ACCESS_KEY_ID": "testing",  # the provider configures itself; a plan of new resources calls no AWS API
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    return subprocess.run([exe, *args], cwd=work, env=env, capture_output=True, text=True, timeout=180, check=False)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not (PROVIDER_MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
+        pytest.skip(f"no hashicorp/aws provider mirror at {PROVIDER_MIRROR} (../shared/TOOLS.md)")
+    work = tmp_path_factory.mktemp("node-autoscaler")
+    for name in ("variables.tf", "node_autoscaler.tf"):
+        shutil.copy(TF / name, work / name)
+    (work / "stub.tf").write_text(STUB)
+    (work / "eks").mkdir()
+    (work / "eks" / "main.tf").write_text(EKS_STUB)
+    (work / "cli.tfrc").write_text(CLI_CONFIG)
+    init = terraform(work, "init", "-no-color")
+    assert init.returncode == 0, init.stdout + init.stderr
+    validate = terraform(work, "validate", "-no-color")
+    assert validate.returncode == 0, validate.stdout + validate.stderr
+    return work
+
+
+def plan(work: Path, tmp_path: Path, node_autoscaler: str) -> dict[str, Any]:
+    """The JSON plan for the tfvars obsctl renders from a config with this node_autoscaler."""
+    (tmp_path / "obsctl.yaml").write_text(
+        textwrap.dedent(
+            f"""
+            default_environment: prod
+            environments:
+              prod:
+                target: eks
+                aws: {{region: eu-west-1, cluster_name: obsctl-prod, node_autoscaler: {node_autoscaler}}}
+            """
+        )
+    )
+    tfvars = EksTarget(c.load(str(tmp_path / "obsctl.yaml"))).tfvars()
+    assert json.loads(tfvars)["node_autoscaler"] == node_autoscaler
+    var_file = tmp_path / "t.tfvars.json"
+    var_file.write_text(tfvars)
+    out = tmp_path / "plan.bin"
+    result = terraform(work, "plan", "-no-color", f"-var-file={var_file}", f"-out={out}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(terraform(work, "show", "-json", str(out)).stdout)
+
+
+def document(planned: dict[str, Any], name: str) -> dict[str, Any]:
+    for resource in planned["prior_state"]["values"]["root_module"]["resources"]:
+        if resource["address"] == f"data.aws_iam_policy_document.{name}[0]":
+            return json.loads(resource["values"]["json"])
+    raise AssertionError(f"policy document {name} was not read during the plan")
+
+
+def listed(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else sorted(value)
+
+
+@pytest.fixture(scope="module")
+def chosen(workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return plan(workdir, tmp_path_factory.mktemp("chosen"), "cluster-autoscaler")
+
+
+def test_plan_creates_the_role_its_policy_and_the_association(chosen: dict[str, Any]) -> None:
+    changes = {r["address"]: r["change"] for r in chosen["resource_changes"]}
+    assert set(changes) == {
+        "aws_iam_role.cluster_autoscaler[0]",
+        "aws_iam_role_policy.cluster_autoscaler[0]",
+        "aws_eks_pod_identity_association.cluster_autoscaler[0]",
+    }
+    association = changes["aws_eks_pod_identity_association.cluster_autoscaler[0]"]["after"]
+    assert (association["cluster_name"], association["namespace"], association["service_account"]) == (
+        "obsctl-prod",
+        na.NAMESPACE,
+        na.SERVICE_ACCOUNT,
+    )
+
+
+def test_plan_trust_is_pod_identity_for_that_service_account_only(chosen: dict[str, Any]) -> None:
+    [statement] = document(chosen, "cluster_autoscaler_assume")["Statement"]
+    assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert listed(statement["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "aws:RequestTag/eks-cluster-name": "obsctl-prod",
+            "aws:RequestTag/kubernetes-namespace": "kube-system",
+            "aws:RequestTag/kubernetes-service-account": "cluster-autoscaler",
+        }
+    }
+
+
+def test_plan_permissions_write_only_to_this_clusters_groups(chosen: dict[str, Any]) -> None:
+    statements = {s["Sid"]: s for s in document(chosen, "cluster_autoscaler")["Statement"]}
+    assert set(statements) == {"Discover", "DescribeOwnNodegroups", "ScaleOwnGroups"}
+    assert statements["Discover"]["Resource"] == "*"
+    assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in listed(statements["Discover"]["Action"]))
+    assert statements["DescribeOwnNodegroups"]["Resource"] == (
+        "arn:aws:eks:eu-west-1:123456789012:nodegroup/obsctl-prod/*/*"
+    )
+    scale = statements["ScaleOwnGroups"]
+    assert listed(scale["Action"]) == [
+        "autoscaling:SetDesiredCapacity",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+    ]
+    assert scale["Resource"] == ASG_ARN
+    assert scale["Condition"] == {
+        "StringEquals": {
+            "aws:ResourceTag/k8s.io/cluster-autoscaler/obsctl-prod": "owned",
+            "aws:ResourceTag/k8s.io/cluster-autoscaler/enabled": "true",
+        }
+    }
+
+
+def test_plan_without_it_creates_nothing(workdir: Path, tmp_path: Path) -> None:
+    planned = plan(workdir, tmp_path, "none")
+    assert [r["address"] for r in planned.get("resource_changes", [])] == []
