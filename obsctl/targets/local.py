@@ -321,8 +321,13 @@ class LocalTarget:
         for d in (self.run_dir, self.log_dir, self.data_dir, self.sink_file.parent):
             d.mkdir(parents=True, exist_ok=True)
         if not self.supervisor.running():
+            # a supervisord of ours that lost its socket cannot be driven: stop it (it stops its
+            # programs), so the fresh one does not fight it for the ports
+            deaf = self.supervisor.shutdown()
             self._sweep()  # processes of a crashed previous run would hold ports
             self.supervisor.start()
+            if deaf:
+                return f"restarted supervisord (pid {deaf[0]} was not answering on its socket) and every program"
             return "started supervisord and every program"
         changed = self.supervisor.update()
         # programs that exited or were stopped (e.g. an interrupted drill) are started again
@@ -406,8 +411,10 @@ class LocalTarget:
         return stages
 
     def _stop(self) -> str:
-        pid = self.supervisor.shutdown()
-        return f"supervisord {pid} stopped" if pid else "was not running"
+        note = self.supervisor.pidfile_note()
+        pids = self.supervisor.shutdown()
+        said = f"supervisord {', '.join(map(str, pids))} stopped" if pids else "was not running"
+        return f"{said}; {note}" if note else said
 
     def _sweep(self) -> list[int]:
         left = [pid for pid, _ in procs.marked(self.state)]
@@ -437,13 +444,41 @@ class LocalTarget:
     # -- status and drills ----------------------------------------------------------------
 
     def status(self) -> list[StatusRow]:
-        if not self.supervisor.running():
-            return [StatusRow("supervisord", "stopped", f"run `obsctl up --env {self.env.name}`")]
-        rows = [StatusRow("supervisord", "RUNNING", f"pid {self.supervisor.pid()}")]
+        pid = self.supervisor.pid()
+        if pid is None or not self.supervisor.answering():
+            state = "stopped" if pid is None else "NOT ANSWERING"
+            detail = f"run `obsctl up --env {self.env.name}`"
+            if pid is not None:
+                detail = f"pid {pid}, no answer on {self.supervisor.socket}; `obsctl up --env {self.env.name}`"
+                detail += " restarts it"
+            return [StatusRow("supervisord", state, detail), *self._serving_rows()]
+        rows = [StatusRow("supervisord", "RUNNING", f"pid {pid}")]
         for p in self.supervisor.processes():
             rows.append(StatusRow(p.name, p.state, p.description))
         if not self.grafana_binary():
             rows.append(StatusRow("grafana", "skipped", "no grafana binary installed"))
+        return rows
+
+    def _serving_rows(self) -> list[StatusRow]:
+        """Without a supervisord to ask: which of this environment's ports still serve, and by
+        which of its processes (orphans of a killed supervisord keep serving)."""
+        ports = {f"app-{i}": p for i, p in enumerate(self.app_ports)}
+        ports.update(prometheus=self.ports.prometheus, alertmanager=self.ports.alertmanager, sink=self.ports.sink)
+        ports["grafana"] = self.ports.grafana
+        owners = procs.port_owners(list(ports.values()))
+        ours = self.running_pids()
+        rows = []
+        for component, port in ports.items():
+            pid = owners.get(port)
+            if pid is not None and pid in ours:
+                rows.append(
+                    StatusRow(
+                        component,
+                        "ORPHANED",
+                        f"pid {pid} still serves 127.0.0.1:{port} without supervisord;"
+                        f" `obsctl down --env {self.env.name}` stops it",
+                    )
+                )
         return rows
 
     def port_forward(self, component: str, port: int | None, show_password: bool, say: Any) -> None:

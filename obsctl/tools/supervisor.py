@@ -8,6 +8,7 @@ data, not parsed text. Failures become ToolError; nothing here prints.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -32,7 +33,7 @@ class Supervisor:
     """One supervisord instance, identified by its config file and unix socket."""
 
     def __init__(self, conf: Path, socket: Path, pidfile: Path) -> None:
-        self.conf = conf
+        self.conf = Path(os.path.abspath(conf))  # as it appears in supervisord's command line
         self.socket = socket
         self.pidfile = pidfile
 
@@ -55,25 +56,78 @@ class Supervisor:
         finally:
             transport.close()  # one connection per call; supervisor's transport never closes it itself
 
+    # -- which process is ours --------------------------------------------------------------
+
+    def owns(self, pid: int) -> bool:
+        """True only when `pid` is a live supervisord started with this environment's config
+        file (`-c <state dir>/rendered/supervisord.conf` in /proc/PID/cmdline). A pid file
+        alone proves nothing: the PID may have been reused by any process since."""
+        args = procs.argv(pid)
+        if not procs.alive(pid) or not any(a.endswith("supervisord") for a in args[:3]):
+            return False
+        return any(a == "-c" and b == str(self.conf) for a, b in zip(args, args[1:], strict=False))
+
+    def find(self) -> list[int]:
+        """This environment's supervisord processes: the pid file's when it is proven ours,
+        else every process whose command line names our config (a garbage or stale pid file
+        does not hide a running supervisord)."""
+        listed = self._pidfile_pid()
+        if listed is not None and self.owns(listed):
+            return [listed]
+        return [pid for pid in procs.pids() if self.owns(pid)]
+
     def pid(self) -> int | None:
+        found = self.find()
+        return found[0] if found else None
+
+    def pidfile_note(self) -> str | None:
+        """What is wrong with the pid file, when it does not name our running supervisord."""
         try:
-            pid = int(self.pidfile.read_text().strip())
+            text = self.pidfile.read_text().strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return f"pid file {self.pidfile} unreadable ({exc.strerror})"
+        listed = self._pidfile_pid()
+        if listed is None:
+            return f"pid file {self.pidfile} holds no pid ({text[:20]!r})"
+        if self.owns(listed):
+            return None
+        if not procs.alive(listed):
+            return f"pid file names pid {listed}, which is no longer running"
+        return (
+            f"pid file names pid {listed}, which is not this environment's supervisord"
+            f" ({procs.cmdline(listed)[:60]}): left it alone"
+        )
+
+    def _pidfile_pid(self) -> int | None:
+        try:
+            return int(self.pidfile.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if procs.alive(pid) else None
 
-    def running(self) -> bool:
-        if not self.socket.exists() or self.pid() is None:
+    def answering(self) -> bool:
+        if not self.socket.exists():
             return False
         try:
             return self._call("getState")["statename"] == "RUNNING"
         except ToolError:
             return False
 
+    def running(self) -> bool:
+        """Our supervisord is alive (proven by its command line) and answers on its socket."""
+        return self.pid() is not None and self.answering()
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self, timeout: float = 10.0) -> None:
         """Start supervisord (it daemonizes) and wait until its socket answers."""
+        already = self.find()
+        if already:  # a second one would fight the first for every port
+            raise ToolError(
+                f"supervisord (pid {already[0]}) is already running for {self.conf} but not answering on {self.socket}",
+                "`obsctl down` stops it",
+            )
         self.socket.parent.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)],
@@ -126,18 +180,24 @@ class Supervisor:
         if info["statename"] in ("RUNNING", "STARTING", "BACKOFF"):
             self._call("stopProcess", name, True)
 
-    def shutdown(self, timeout: float = 30.0) -> int | None:
-        """Stop every program and supervisord itself; wait until its process is gone."""
-        pid = self.pid()
-        if pid is None:
-            return None
+    def shutdown(self, timeout: float = 30.0) -> list[int]:
+        """Stop every program and supervisord itself; wait until its process is gone. Over its
+        socket when it answers, else SIGTERM (supervisord then stops its programs), and only to
+        a pid proven to be ours. Returns the pids stopped (empty when none was running)."""
+        found = self.find()
+        if not found:
+            return []
         try:
             self._call("shutdown")
+            asked = True
         except ToolError:
-            os.kill(pid, 15)
-        if not procs.wait_gone(pid, timeout):
-            raise WaitTimeout(f"supervisord (pid {pid}) still running {timeout:.0f}s after shutdown")
-        return pid
+            asked = False  # socket gone or deaf: signal it instead
+        for pid in found:
+            if (not asked or not procs.wait_gone(pid, timeout / 2)) and self.owns(pid):
+                os.kill(pid, signal.SIGTERM)
+            if not procs.wait_gone(pid, timeout):
+                raise WaitTimeout(f"supervisord (pid {pid}) still running {timeout:.0f}s after shutdown")
+        return found
 
     def log_tail(self, name: str, lines: int = 5) -> str:
         """The last lines a program wrote (its log file), for error messages."""

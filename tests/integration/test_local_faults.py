@@ -1,0 +1,119 @@
+"""The local target under faults, through the real CLI with real supervisord and real processes:
+stale and garbage pid files, a deleted socket, a killed supervisord.
+
+obsctl must never signal a process it has not proven to be this environment's supervisord,
+and must find (and recover) its supervisord when the pid file or the socket lies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from obsctl.tools import procs
+from tests.conftest import free_port_block, local_config, make_project
+
+pytestmark = pytest.mark.integration
+
+
+def obsctl(config: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OBSCTL_ENV", "OBSCTL_CONFIG")}
+    env["COLUMNS"] = "250"
+    return subprocess.run(
+        [sys.executable, "-m", "obsctl", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=config.parent,
+    )
+
+
+def supervisords(state: Path) -> list[int]:
+    """Every supervisord whose command line names this environment's config (read here from
+    /proc, independently of the adapter under test)."""
+    conf = str(state / "rendered" / "supervisord.conf")
+    return [pid for pid in procs.pids() if "supervisord" in procs.cmdline(pid) and conf in procs.argv(pid)]
+
+
+def test_down_never_signals_a_reused_pid(tmp_path: Path) -> None:
+    """A stale supervisord.pid whose PID now belongs to an unrelated process: down leaves it alone and says so."""
+    config = make_project(tmp_path, local_config(free_port_block(14)))
+    bystander = subprocess.Popen(["sleep", "120"])
+    try:
+        run = tmp_path / ".obsctl" / "local" / "run"
+        run.mkdir(parents=True)
+        (run / "supervisord.pid").write_text(f"{bystander.pid}\n")
+        res = obsctl(config, "down")
+        assert res.returncode == 0, res.stdout + res.stderr
+        time.sleep(0.2)
+        assert bystander.poll() is None and procs.alive(bystander.pid), "down killed an unrelated process"
+        assert f"pid {bystander.pid}, which is not this environment's supervisord" in res.stdout, res.stdout
+        assert "was not running" in res.stdout
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+@pytest.fixture
+def platform(tmp_path: Path):
+    config = make_project(tmp_path, local_config(free_port_block(14)))
+    state = tmp_path / ".obsctl" / "local"
+    res = obsctl(config, "up")
+    assert res.returncode == 0, res.stdout + res.stderr
+    yield config, state
+    obsctl(config, "down")
+    procs.kill_all([pid for pid, _ in procs.marked(state)] + supervisords(state))
+
+
+def test_garbage_pid_file_then_deleted_socket(platform: tuple[Path, Path]) -> None:
+    config, state = platform
+    pidfile = state / "run" / "supervisord.pid"
+    [sup_pid] = supervisords(state)
+    before = {pid for pid, _ in procs.marked(state)}
+
+    pidfile.write_text("garbage\n")
+    status = obsctl(config, "status")
+    assert status.returncode == 0 and "stopped" not in status.stdout, status.stdout
+    assert f"pid {sup_pid}" in status.stdout and status.stdout.count("RUNNING") >= 6, status.stdout
+    again = obsctl(config, "up")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already running, nothing changed" in again.stdout
+    assert {pid for pid, _ in procs.marked(state)} == before, "up restarted programs of a running platform"
+
+    (state / "run" / "supervisor.sock").unlink()
+    status = obsctl(config, "status")
+    assert "NOT ANSWERING" in status.stdout and f"pid {sup_pid}" in status.stdout, status.stdout
+    fresh = obsctl(config, "up")
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert f"pid {sup_pid} was not answering" in fresh.stdout, fresh.stdout
+    after = supervisords(state)
+    assert len(after) == 1 and after != [sup_pid], f"supervisords running: {after}"
+
+    pidfile.write_text("12x\n")
+    down = obsctl(config, "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert f"supervisord {after[0]} stopped" in down.stdout, down.stdout
+    assert supervisords(state) == [] and procs.marked(state) == []
+
+
+def test_status_shows_orphans_of_a_killed_supervisord(platform: tuple[Path, Path]) -> None:
+    config, state = platform
+    [sup_pid] = supervisords(state)
+    os.kill(sup_pid, signal.SIGKILL)
+    assert procs.wait_gone(sup_pid, 5)
+    status = obsctl(config, "status")
+    assert "supervisord" in status.stdout and "stopped" in status.stdout
+    for component in ("app-0", "app-1", "prometheus", "alertmanager", "sink"):
+        assert any(line.split()[1:2] == [component] and "ORPHANED" in line for line in status.stdout.splitlines()), (
+            component,
+            status.stdout,
+        )
+    down = obsctl(config, "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert procs.marked(state) == []
