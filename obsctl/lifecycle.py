@@ -18,6 +18,7 @@ from obsctl.config import Environment
 from obsctl.errors import ObsctlError, StageFailed
 from obsctl.targets import get_target
 from obsctl.targets.base import Stage, Target
+from obsctl.tools import envlock
 from obsctl.verify import Check, Result, run_checks
 
 
@@ -102,13 +103,15 @@ def _connect_progress(target: Target, observer: Observer, verb: str) -> None:
 def up(env: Environment, observer: Observer, target: Target | None = None) -> list[StageResult]:
     target = target or get_target(env)
     _connect_progress(target, observer, "up")
-    return run_stages(env, "up", target.up_stages(), observer)
+    with envlock.hold(env.state_dir, env.name):
+        return run_stages(env, "up", target.up_stages(), observer)
 
 
 def down(env: Environment, observer: Observer, purge: bool = False, target: Target | None = None) -> list[StageResult]:
     target = target or get_target(env)
     _connect_progress(target, observer, "down")
-    return run_stages(env, "down", target.down_stages(purge), observer)
+    with envlock.hold(env.state_dir, env.name):
+        return run_stages(env, "down", target.down_stages(purge), observer)
 
 
 def checklist(env: Environment, target: Target, fire_drill: bool) -> tuple[list[Check], list[list[Check]]]:
@@ -133,7 +136,17 @@ def verify(
     on_result: Callable[[Result], None] | None = None,
     target: Target | None = None,
 ) -> list[Result]:
-    """Run the checklist concurrently; then, if asked and everything passed, the drills in order."""
+    """Run the checklist concurrently; then, if asked and everything passed, the drills in order.
+    A fire drill breaks the platform on purpose, so it holds the environment's lock."""
+    if fire_drill:
+        with envlock.hold(env.state_dir, env.name):
+            return _verify(env, True, on_result, target)
+    return _verify(env, False, on_result, target)
+
+
+def _verify(
+    env: Environment, fire_drill: bool, on_result: Callable[[Result], None] | None, target: Target | None
+) -> list[Result]:
     target = target or get_target(env)
     checks, drills = checklist(env, target, fire_drill)
     results = run_checks(checks, concurrent=True, on_result=on_result)
@@ -169,7 +182,15 @@ class RebuildReport:
 def rebuild_test(
     env: Environment, observer: Observer, fire_drill: bool, on_result: Callable[[Result], None] | None = None
 ) -> RebuildReport:
-    """down (purging data), up, verify: each phase timed; then prove nothing of the old run survived."""
+    """down (purging data), up, verify: each phase timed; then prove nothing of the old run survived.
+    One lock for the whole rebuild, so no other command slips in between its phases."""
+    with envlock.hold(env.state_dir, env.name):
+        return _rebuild_test(env, observer, fire_drill, on_result)
+
+
+def _rebuild_test(
+    env: Environment, observer: Observer, fire_drill: bool, on_result: Callable[[Result], None] | None
+) -> RebuildReport:
     target = get_target(env)
     report = RebuildReport()
     before = target.fingerprint()
