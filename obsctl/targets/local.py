@@ -60,7 +60,10 @@ class LocalTarget:
         self.data_dir = self.state / "data"
         self.sink_file = self.state / "sink" / "notifications.jsonl"
         self.supervisor = Supervisor(
-            self.rendered / "supervisord.conf", self.run_dir / "supervisor.sock", self.run_dir / "supervisord.pid"
+            self.rendered / "supervisord.conf",
+            self.run_dir / "supervisor.sock",
+            self.run_dir / "supervisord.pid",
+            {procs.MARKER: str(self.state)},  # supervisord itself is marked too: no sweep misses it
         )
         self.prometheus = Prometheus(self.url("prometheus"))
         self.alertmanager = Alertmanager(self.url("alertmanager"))

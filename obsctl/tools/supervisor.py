@@ -21,6 +21,14 @@ from obsctl.errors import ToolError, WaitTimeout
 from obsctl.tools import procs
 
 
+def said(output: str, returncode: int) -> str:
+    """What supervisord said when it refused to start: every line but its closing "For help,
+    use ... -h" (which is all the last line ever holds; the cause comes before it)."""
+    lines = [line.strip() for line in output.strip().splitlines()]
+    meaningful = [line for line in lines if line and not line.startswith("For help, use")]
+    return " ".join(meaningful)[:600] or f"exit {returncode}, no output"
+
+
 @dataclass(frozen=True)
 class ProcessInfo:
     name: str  # group:name
@@ -32,10 +40,11 @@ class ProcessInfo:
 class Supervisor:
     """One supervisord instance, identified by its config file and unix socket."""
 
-    def __init__(self, conf: Path, socket: Path, pidfile: Path) -> None:
+    def __init__(self, conf: Path, socket: Path, pidfile: Path, environment: dict[str, str] | None = None) -> None:
         self.conf = Path(os.path.abspath(conf))  # as it appears in supervisord's command line
         self.socket = socket
         self.pidfile = pidfile
+        self.environment = environment or {}  # added to supervisord's own (e.g. the state-dir marker)
 
     # -- connection ---------------------------------------------------------------------
 
@@ -134,10 +143,13 @@ class Supervisor:
             capture_output=True,
             text=True,
             timeout=30,
+            env={**os.environ, **self.environment},
         )
         if result.returncode != 0:
-            last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise ToolError(f"supervisord failed to start: {last[0]}", f"see {self.conf.parent.parent}/logs/")
+            raise ToolError(
+                f"supervisord failed to start: {said(result.stderr + result.stdout, result.returncode)}",
+                f"see {self.conf.parent.parent}/logs/supervisord.log",
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.running():

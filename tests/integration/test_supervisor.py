@@ -99,3 +99,27 @@ def test_port_owner_and_bindable() -> None:
 
         assert procs.port_owner(port) == os.getpid()
     assert procs.port_bindable(port)
+
+
+def test_start_failure_says_why(tmp_path: Path) -> None:
+    """A second supervisord on the same socket is refused; the error keeps supervisord's reason,
+    not its closing "For help, use ... -h" line."""
+    first = Supervisor(conf(tmp_path, "1"), tmp_path / "s.sock", tmp_path / "supervisord.pid")
+    other = tmp_path / "other"
+    other.mkdir()
+    second_conf = other / "supervisord.conf"
+    second_conf.write_text(
+        conf(tmp_path, "1")
+        .read_text()
+        .replace(f"pidfile = {tmp_path}/", f"pidfile = {other}/")
+        .replace(f"logfile = {tmp_path}/", f"logfile = {other}/")
+    )
+    second = Supervisor(second_conf, tmp_path / "s.sock", other / "supervisord.pid")
+    first.start()
+    try:
+        with pytest.raises(ToolError) as failed:
+            second.start()
+        assert "Another program is already listening" in failed.value.message, failed.value.message
+        assert "For help" not in failed.value.message
+    finally:
+        first.shutdown()
