@@ -11,6 +11,7 @@ run/ (socket, pidfile, multiprocess dirs), logs/, sink/ (recorded notifications)
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import sys
@@ -22,6 +23,7 @@ from typing import Any
 from obsctl import render as r
 from obsctl.config import Environment, LocalEnv, duration_seconds
 from obsctl.errors import PreflightError, ToolError, WaitTimeout
+from obsctl.targets import supervisord_conf as sv
 from obsctl.targets.base import Rendered, Stage, StatusRow
 from obsctl.tools import binaries, procs
 from obsctl.tools.alertmanager import Alertmanager, Sink
@@ -30,6 +32,7 @@ from obsctl.tools.prometheus import Prometheus
 from obsctl.tools.supervisor import Supervisor
 
 TEMPLATES = r.PACKAGE_TEMPLATES / "local"
+q = sv.quote  # every interpolated argument of a program's command goes through it
 GRAFANA_HOMES = (Path("/usr/share/grafana"), Path("/usr/local/share/grafana"), Path("/opt/grafana"))
 
 
@@ -44,7 +47,12 @@ class Program:
     @property
     def env_line(self) -> str:
         """supervisord's `environment =` value: quoted, and % escaped (it interpolates)."""
-        return ",".join(f'{k}="{v.replace("%", "%%")}"' for k, v in self.environment.items())
+        return sv.environment(self.environment, f"program {self.name}")
+
+    @property
+    def command_line(self) -> str:
+        """`command =` as written: its arguments were `q()`-quoted when it was built."""
+        return sv.command(self.command, f"program {self.name}")
 
 
 class LocalTarget:
@@ -119,7 +127,7 @@ class LocalTarget:
             progs.append(
                 Program(
                     f"app-{i}",
-                    f"{py} -m obsctl.runtime.launch obsapp.main:app --host 127.0.0.1 --port {port}"
+                    f"{q(py)} -m obsctl.runtime.launch obsapp.main:app --host 127.0.0.1 --port {port}"
                     f" --workers {spec.app.workers} --no-access-log",
                     {
                         **marker,
@@ -134,9 +142,9 @@ class LocalTarget:
         progs.append(
             Program(
                 "prometheus",
-                f"{prometheus} --config.file={self.rendered}/prometheus.yml"
-                f" --storage.tsdb.path={self.data_dir}/prometheus"
-                f" --storage.tsdb.retention.time={spec.local.retention}"
+                f"{q(prometheus)} --config.file={q(self.rendered / 'prometheus.yml')}"
+                f" --storage.tsdb.path={q(self.data_dir / 'prometheus')}"
+                f" --storage.tsdb.retention.time={q(spec.local.retention)}"
                 f" --web.listen-address=127.0.0.1:{self.ports.prometheus} --web.enable-lifecycle",
                 {**marker, "OBSCTL_INPUTS": inputs["prometheus"]},
             )
@@ -144,8 +152,8 @@ class LocalTarget:
         progs.append(
             Program(
                 "alertmanager",
-                f"{alertmanager} --config.file={self.rendered}/alertmanager.yml"
-                f" --storage.path={self.data_dir}/alertmanager"
+                f"{q(alertmanager)} --config.file={q(self.rendered / 'alertmanager.yml')}"
+                f" --storage.path={q(self.data_dir / 'alertmanager')}"
                 f" --web.listen-address=127.0.0.1:{self.ports.alertmanager} --cluster.listen-address=",
                 {**marker, "OBSCTL_INPUTS": inputs["alertmanager"]},
             )
@@ -153,7 +161,7 @@ class LocalTarget:
         progs.append(
             Program(
                 "sink",
-                f"{py} -m obsctl.runtime.sink --port {self.ports.sink} --record {self.sink_file}",
+                f"{q(py)} -m obsctl.runtime.sink --port {self.ports.sink} --record {q(self.sink_file)}",
                 {**marker, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
             )
         )
@@ -165,7 +173,7 @@ class LocalTarget:
             progs.append(
                 Program(
                     "grafana",
-                    f"{grafana}{sub} --homepath {home} --config {self.rendered}/grafana/grafana.ini",
+                    f"{q(grafana)}{sub} --homepath {q(home)} --config {q(self.rendered / 'grafana/grafana.ini')}",
                     {
                         **marker,
                         "GF_SECURITY_ADMIN_PASSWORD": self._grafana_password(),
@@ -178,7 +186,7 @@ class LocalTarget:
             progs.append(
                 Program(
                     "traffic",
-                    f"{py} -m obsctl.runtime.traffic --targets {','.join(self.app_urls())}"
+                    f"{q(py)} -m obsctl.runtime.traffic --targets {q(','.join(self.app_urls()))}"
                     f" --rps {spec.local.traffic.rps}",
                     {**marker, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
                 )
@@ -254,7 +262,11 @@ class LocalTarget:
         }
         programs = self._programs(prometheus, alertmanager, grafana, inputs)
         apps = [p.name for p in programs if p.name.startswith("app-")]
-        conf = r.render_template(TEMPLATES, "supervisord.conf.j2", {**ctx, "programs": programs, "app_group": apps})
+        ini = {k: sv.value(str(ctx[k]), k) for k in ("env_name", "root", "log_dir", "run_dir")}
+        ini["program_log_dir"] = sv.logfile(str(self.log_dir), "log_dir")
+        conf = r.render_template(
+            TEMPLATES, "supervisord.conf.j2", {**ctx, "ini": ini, "programs": programs, "app_group": apps}
+        )
         put("supervisord.conf", conf, secret=bool(grafana))
         return out
 
@@ -268,6 +280,12 @@ class LocalTarget:
         if not (self.env.root / "app" / "obsapp").is_dir():
             raise PreflightError(
                 f"the app is missing: {self.env.root / 'app' / 'obsapp'}", "run obsctl from a full checkout"
+            )
+        sock, size = self.supervisor.socket, len(os.fsencode(self.supervisor.socket))
+        if size > 107:  # sun_path: 108 bytes with the closing NUL
+            raise PreflightError(
+                f"the supervisord socket path is {size} bytes, over the 107 a unix socket allows: {sock}",
+                f"set state_dir in {self.env.config_path.name} to a shorter absolute path (e.g. /tmp/obsctl-state)",
             )
         ours = {pid for pid, _ in procs.marked(self.state)}
         wanted = {f"app-{i}": p for i, p in enumerate(self.app_ports)}

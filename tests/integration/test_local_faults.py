@@ -117,3 +117,42 @@ def test_status_shows_orphans_of_a_killed_supervisord(platform: tuple[Path, Path
     down = obsctl(config, "down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert procs.marked(state) == []
+
+
+def test_up_in_a_project_path_with_spaces_percent_and_quotes() -> None:
+    """supervisord shell-splits and %-expands `command` and reads `environment` with quotes:
+    a project path holding all of those still comes up, and down leaves nothing. (Under a short
+    temp dir: a unix socket path holds at most 107 bytes.)"""
+    import shutil
+    import tempfile
+
+    from tests.unit.test_supervisord_conf import HOSTILE
+
+    short = Path(tempfile.mkdtemp(prefix="obs"))
+    project = short / HOSTILE
+    project.mkdir()
+    config = make_project(project, local_config(free_port_block(14)))
+    state = project / ".obsctl" / "local"
+    try:
+        up = obsctl(config, "up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "metrics flowing" in up.stdout
+        status = obsctl(config, "status")
+        assert status.stdout.count("RUNNING") >= 6, status.stdout
+        assert (state / "logs" / "app-0.log").is_file()
+        down = obsctl(config, "down")
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert procs.marked(state) == [] and supervisords(state) == []
+    finally:
+        procs.kill_all([pid for pid, _ in procs.marked(state)] + supervisords(state))
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def test_socket_path_too_long_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    project = tmp_path / ("deep-" * 12)
+    project.mkdir()
+    config = make_project(project, local_config(free_port_block(14)))
+    res = obsctl(config, "up")
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "over the 107 a unix socket allows" in res.stderr and "hint: set state_dir" in res.stderr, res.stderr
+    assert not (project / ".obsctl" / "local" / "run").exists()
