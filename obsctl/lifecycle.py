@@ -8,8 +8,11 @@ the CLI backs with rich; this module never prints.
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +23,7 @@ from obsctl.targets import get_target
 from obsctl.targets.base import Stage, Target
 from obsctl.tools import envlock
 from obsctl.verify import Check, Result, run_checks
+from obsctl.verify.drill import Drill, Interrupted
 
 
 class Observer(Protocol):
@@ -158,7 +162,7 @@ def _verify(
                 if on_result:
                     on_result(skipped)
             continue
-        results.extend(run_checks(drill, concurrent=False, on_result=on_result))
+        results.extend(_run_drill(env, drill, on_result))
     Journal(env.state_dir / "journal.jsonl").write(
         verb="verify",
         fire_drill=fire_drill,
@@ -166,6 +170,41 @@ def _verify(
         failed=[r.name for r in results if r.status == "fail"],
     )
     return results
+
+
+def _run_drill(env: Environment, drill: list[Check], on_result: Callable[[Result], None] | None) -> list[Result]:
+    """Run one drill's steps in order. Ctrl-C or SIGTERM in the middle undoes what the drill
+    broke (an interrupted pod-down drill used to leave every app replica stopped) and raises
+    `Interrupted` saying what was undone."""
+    with _sigterm_as_interrupt():
+        try:
+            return run_checks(drill, concurrent=False, on_result=on_result)
+        except KeyboardInterrupt as exc:
+            why = "terminated (SIGTERM)" if isinstance(exc, _Terminated) else "interrupted (Ctrl-C)"
+            error = drill.interrupted(why) if isinstance(drill, Drill) else Interrupted(f"{why} during a drill")
+            journal = Journal(env.state_dir / "journal.jsonl")
+            journal.write(verb="verify", fire_drill=True, ok=False, detail=error.message)
+            raise error from None
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C so the same undo runs."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # signals go to the main thread only
+        yield
+        return
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass

@@ -156,3 +156,44 @@ def test_socket_path_too_long_is_refused_before_anything_starts(tmp_path: Path) 
     assert res.returncode == 2, res.stdout + res.stderr
     assert "over the 107 a unix socket allows" in res.stderr and "hint: set state_dir" in res.stderr, res.stderr
     assert not (project / ".obsctl" / "local" / "run").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_fire_drill_starts_the_app_again(platform: tuple[Path, Path], sig: signal.Signals) -> None:
+    """Ctrl-C (or SIGTERM) while the pod-down drill has every app replica stopped: the drill's
+    recovery still runs, and the error says what it undid."""
+    config, state = platform
+    base = int(
+        next(line for line in config.read_text().splitlines() if "app:" in line and "prometheus" in line)
+        .split()[1]
+        .rstrip(",")
+    )
+    app_ports = [base, base + 1]
+    env = {k: v for k, v in os.environ.items() if k not in ("OBSCTL_ENV", "OBSCTL_CONFIG")}
+    drill = subprocess.Popen(
+        [sys.executable, "-m", "obsctl", "verify", "--fire-drill", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**env, "COLUMNS": "250"},
+        cwd=config.parent,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while procs.port_owners(app_ports) and time.monotonic() < deadline:  # until the drill stopped both
+            assert drill.poll() is None, drill.communicate()
+            time.sleep(0.1)
+        assert not procs.port_owners(app_ports), "the drill never stopped the app replicas"
+        drill.send_signal(sig)
+        out, err = drill.communicate(timeout=60)
+    finally:
+        if drill.poll() is None:
+            drill.kill()
+    assert drill.returncode == 130, out + err
+    assert "undone: started app:app-0, app:app-1 again" in err, err
+    assert ("SIGTERM" if sig == signal.SIGTERM else "Ctrl-C") in err
+    assert "Traceback" not in err
+    deadline = time.monotonic() + 30  # started again; uvicorn takes a few seconds to listen
+    while set(procs.port_owners(app_ports)) != set(app_ports) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert set(procs.port_owners(app_ports)) == set(app_ports), "the app replicas were left stopped"
