@@ -352,17 +352,27 @@ class LocalTarget:
             return "started supervisord and every program"
         changed = self.supervisor.update()
         # programs that exited or were stopped (e.g. an interrupted drill) are started again
-        started = []
+        # programs that crash-loop (BACKOFF) or that supervisord gave up on (FATAL) are restarted
+        # from the freshly rendered config; one that still fails is reported with its log tail
+        started, healed = [], []
         for p in self.supervisor.processes():
-            if p.state not in ("RUNNING", "STARTING"):
-                self.supervisor.start_process(p.name)
+            if p.state in ("BACKOFF", "FATAL"):
+                self.supervisor.restart_process(p.name, self._log_file(p.name))
+                healed.append(f"{p.name} (was {p.state})")
+            elif p.state not in ("RUNNING", "STARTING"):
+                self.supervisor.restart_process(p.name, self._log_file(p.name))
                 started.append(p.name)
         parts = []
         if changed:
             parts.append(f"restarted changed: {', '.join(changed)}")
+        if healed:
+            parts.append(f"restarted crash-looping: {', '.join(healed)}")
         if started:
             parts.append(f"started: {', '.join(started)}")
         return "; ".join(parts) or "already running, nothing changed"
+
+    def _log_file(self, program: str) -> Path:
+        return self.log_dir / f"{program.split(':')[-1]}.log"
 
     def _wait_http(self, urls: list[tuple[str, str]], timeout: float) -> str:
         deadline = time.monotonic() + timeout

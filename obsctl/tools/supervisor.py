@@ -187,6 +187,24 @@ class Supervisor:
         if info["statename"] not in ("RUNNING", "STARTING"):
             self._call("startProcess", name, True)
 
+    def restart_process(self, name: str, log: Path) -> None:
+        """(Re)start a program that is not running or crash-loops (BACKOFF: supervisord refuses
+        to start it, "ALREADY_STARTED", so it is stopped first) and wait until it counts as
+        started. When it does not start, the error carries its log's last lines, not just
+        supervisord's fault name (SPAWN_ERROR, ABNORMAL_TERMINATION)."""
+        state = self._call("getProcessInfo", name)["statename"]
+        if state in ("BACKOFF", "STARTING", "RUNNING"):
+            self._call("stopProcess", name, True)
+        try:
+            self._call("startProcess", name, True)
+        except ToolError as exc:
+            info = self._call("getProcessInfo", name)
+            tail = self.log_tail(name, 5) or _file_tail(log, 5) or info["description"]
+            raise ToolError(
+                f"{name} does not start ({info['statename']}; {exc.message.rpartition(': ')[2]}): {tail}",
+                f"see {log}",
+            ) from None
+
     def stop_process(self, name: str) -> None:
         info = self._call("getProcessInfo", name)
         if info["statename"] in ("RUNNING", "STARTING", "BACKOFF"):
@@ -218,3 +236,13 @@ class Supervisor:
         except ToolError:
             return ""
         return " | ".join(line for line in data.strip().splitlines()[-lines:])
+
+
+def _file_tail(path: Path, lines: int) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(0, path.stat().st_size - 4000))
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return " | ".join(text.strip().splitlines()[-lines:])

@@ -197,3 +197,52 @@ def test_interrupted_fire_drill_starts_the_app_again(platform: tuple[Path, Path]
     while set(procs.port_owners(app_ports)) != set(app_ports) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert set(procs.port_owners(app_ports)) == set(app_ports), "the app replicas were left stopped"
+
+
+def _alertmanager_crash_loops(config: Path, state: Path):  # noqa: ANN202 - (target, supervisor)
+    """Break alertmanager's rendered config by hand and kill it: supervisord restarts it, it
+    exits at once, and supervisord backs off (BACKOFF, then FATAL). Returns the in-process target."""
+    from obsctl import config as cfg
+    from obsctl.targets.local import LocalTarget
+
+    target = LocalTarget(cfg.load(str(config), None))
+    (target.rendered / "alertmanager.yml").write_text("route: [this is not an alertmanager config\n")
+    pid = next(p.pid for p in target.supervisor.processes() if p.name == "alertmanager")
+    os.kill(pid, signal.SIGKILL)
+    return target
+
+
+def _state(target, name: str) -> str:  # noqa: ANN001
+    return next(p.state for p in target.supervisor.processes() if p.name == name)
+
+
+def test_up_restarts_a_crash_looping_program(platform: tuple[Path, Path]) -> None:
+    config, state = platform
+    target = _alertmanager_crash_loops(config, state)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if _state(target, "alertmanager") == "BACKOFF":
+            target.render(resolve_binaries=True)  # up re-renders first: the config is good again
+            if _state(target, "alertmanager") == "BACKOFF":
+                break
+        time.sleep(0.02)
+    else:
+        raise AssertionError("alertmanager never crash-looped")
+    detail = target._supervise()
+    assert "restarted crash-looping: alertmanager (was BACKOFF)" in detail, detail
+    assert _state(target, "alertmanager") == "RUNNING"
+
+
+def test_up_reports_the_log_tail_of_a_program_that_keeps_failing(platform: tuple[Path, Path]) -> None:
+    from obsctl.errors import ToolError
+
+    config, state = platform
+    target = _alertmanager_crash_loops(config, state)
+    deadline = time.monotonic() + 30
+    while _state(target, "alertmanager") not in ("BACKOFF", "FATAL") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with pytest.raises(ToolError) as failed:
+        target._supervise()  # the config on disk is still broken (no render in between)
+    message = failed.value.message
+    assert message.startswith("alertmanager does not start"), message
+    assert "alertmanager.yml" in message and "ALREADY_STARTED" not in message, message
