@@ -20,6 +20,28 @@ from typing import Any
 from obsctl.errors import ToolError, WaitTimeout
 from obsctl.tools import procs
 
+CALL_TIMEOUT = 10.0  # seconds for an XML-RPC call that only reads or changes supervisord's state
+# calls that wait for programs: stopwaitsecs (10) per program, plus startsecs, with room to spare
+SLOW_CALLS = {"startProcess": 60.0, "stopProcess": 60.0, "stopProcessGroup": 60.0, "startProcessGroup": 60.0}
+
+
+def _transport(socket_path: Path, timeout: float) -> Any:
+    """supervisor's own transport (what supervisorctl uses), with a socket timeout: its unix
+    connection never sets one, so a hung supervisord would block a call forever."""
+    import socket as sockets
+
+    from supervisor.xmlrpc import SupervisorTransport, UnixStreamHTTPConnection
+
+    class Connection(UnixStreamHTTPConnection):  # type: ignore[misc]  # supervisor has no type hints
+        def connect(self) -> None:
+            self.sock = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(str(socket_path))
+
+    transport = SupervisorTransport(None, None, serverurl=f"unix://{socket_path}")
+    transport._get_connection = lambda: Connection("localhost")
+    return transport
+
 
 def said(output: str, returncode: int) -> str:
     """What supervisord said when it refused to start: every line but its closing "For help,
@@ -40,23 +62,38 @@ class ProcessInfo:
 class Supervisor:
     """One supervisord instance, identified by its config file and unix socket."""
 
-    def __init__(self, conf: Path, socket: Path, pidfile: Path, environment: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        conf: Path,
+        socket: Path,
+        pidfile: Path,
+        environment: dict[str, str] | None = None,
+        call_timeout: float = CALL_TIMEOUT,
+    ) -> None:
         self.conf = Path(os.path.abspath(conf))  # as it appears in supervisord's command line
         self.socket = socket
         self.pidfile = pidfile
         self.environment = environment or {}  # added to supervisord's own (e.g. the state-dir marker)
+        self.call_timeout = call_timeout
 
     # -- connection ---------------------------------------------------------------------
 
     def _call(self, method: str, *args: Any) -> Any:
-        from supervisor.xmlrpc import SupervisorTransport
-
-        transport = SupervisorTransport(None, None, serverurl=f"unix://{self.socket}")
+        """One XML-RPC call, bounded: a supervisord that hangs (stopped, overloaded) must not
+        hang obsctl. Calls that wait for a program to start or stop get longer (SLOW_CALLS)."""
+        timeout = max(self.call_timeout, SLOW_CALLS.get(method, 0.0))
+        transport = _transport(self.socket, timeout)
         proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
         try:
             return getattr(proxy.supervisor, method)(*args)
         except xmlrpc.client.Fault as exc:
             raise ToolError(f"supervisord refused {method}{args}: {exc.faultString}") from None
+        except TimeoutError:
+            raise ToolError(
+                f"supervisord did not answer {method} within {timeout:.0f}s on {self.socket} (it hangs)",
+                f"check its state with `ps -o stat -p {self.pid() or '?'}` (T: stopped; `kill -CONT` it);"
+                " `obsctl down` then `obsctl up` restarts it",
+            ) from None
         except OSError as exc:
             raise ToolError(
                 f"supervisord is not answering on {self.socket}: {exc}",
