@@ -8,6 +8,7 @@ the CLI backs with rich; this module never prints.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -42,10 +43,20 @@ class StageResult:
 
 @dataclass
 class Journal:
+    """Append-only, and bounded: past `max_bytes` the file becomes `journal.jsonl.1` (replacing
+    the previous one) and a new one starts, so a long-lived environment keeps about the last
+    two megabytes of history instead of growing forever."""
+
     path: Path
+    max_bytes: int = 1_000_000
 
     def write(self, **entry: object) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.path.stat().st_size >= self.max_bytes:
+                os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+        except FileNotFoundError:
+            pass
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps({"ts": round(time.time(), 3), **entry}) + "\n")
 
