@@ -11,6 +11,7 @@ run/ (socket, pidfile, multiprocess dirs), logs/, sink/ (recorded notifications)
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import shutil
@@ -76,6 +77,7 @@ class LocalTarget:
         self.prometheus = Prometheus(self.url("prometheus"))
         self.alertmanager = Alertmanager(self.url("alertmanager"))
         self.sink = Sink(self.url("sink"))
+        self.fresh_since: float | None = None  # when this `up` (re)started something: older samples prove nothing
 
     # -- facts ---------------------------------------------------------------------------
 
@@ -339,6 +341,13 @@ class LocalTarget:
         return f"{len(out.files)} files, {len(out.changed)} changed" + "".join(f"; {n}" for n in out.notes)
 
     def _supervise(self) -> str:
+        started = time.time()
+        detail = self._supervise_programs()
+        if detail != "already running, nothing changed":
+            self.fresh_since = started
+        return detail
+
+    def _supervise_programs(self) -> str:
         for d in (self.run_dir, self.log_dir, self.data_dir, self.sink_file.parent):
             d.mkdir(parents=True, exist_ok=True)
         if not self.supervisor.running():
@@ -412,15 +421,19 @@ class LocalTarget:
         """Every replica scraped (up == 1) and traffic visible: the loop is complete."""
         deadline = time.monotonic() + timeout
         n = self.spec.app.replicas
-        window = self.rate_window()
-        want = (
-            f'count(up{{job="fastapi"}} == 1) == {n}'
-            f' and on() sum(rate(http_requests_total{{job="fastapi"}}[{window}])) > 0'
-        )
+        since = self.fresh_since
         while True:
+            # after a (re)start, samples from before it (Prometheus replays its TSDB, and a series
+            # no scrape renews stays visible for 5 minutes) prove nothing: count only newer ones
+            window = self.rate_window() if since is None else f"{max(1, math.ceil(time.time() - since))}s"
+            fresh = "" if since is None else f" > {since:.3f}"
+            want = (
+                f'count(timestamp(up{{job="fastapi"}} == 1){fresh}) == {n}'
+                f' and on() sum(rate(http_requests_total{{job="fastapi"}}[{window}])) > 0'
+            )
             try:
                 if self.prometheus.query(want):
-                    return f"{n} replicas scraped, traffic visible"
+                    return f"{n} replicas scraped, traffic visible" + (" (samples since the restart)" if since else "")
             except ToolError:
                 pass
             if time.monotonic() > deadline:

@@ -246,3 +246,19 @@ def test_up_reports_the_log_tail_of_a_program_that_keeps_failing(platform: tuple
     message = failed.value.message
     assert message.startswith("alertmanager does not start"), message
     assert "alertmanager.yml" in message and "ALREADY_STARTED" not in message, message
+
+
+def test_metrics_flowing_counts_only_samples_newer_than_the_restart(platform: tuple[Path, Path]) -> None:
+    """The stage must not pass on samples from before the run (re)started something. With the
+    restart set 4s ahead, it can only pass once real scrapes newer than that exist."""
+    from obsctl import config as cfg
+    from obsctl.targets.local import LocalTarget
+
+    config, _ = platform
+    target = LocalTarget(cfg.load(str(config), None))
+    target.fresh_since = time.time() + 4
+    started = time.monotonic()
+    detail = target._wait_metrics(30)
+    assert time.monotonic() - started >= 4, f"passed on samples older than the restart: {detail}"
+    newest = target.prometheus.query('min(timestamp(up{job="fastapi"}))')
+    assert float(newest[0]["value"][1]) > target.fresh_since
