@@ -152,11 +152,11 @@ def port_owners(ports: list[int]) -> dict[int, int]:
             continue
         for fd in fds:
             try:
-                port = by_inode.get(os.readlink(f"/proc/{pid}/fd/{fd}"))
+                listening = by_inode.get(os.readlink(f"/proc/{pid}/fd/{fd}"))
             except OSError:
                 continue
-            if port is not None:
-                owners.setdefault(port, pid)
+            if listening is not None:
+                owners.setdefault(listening, pid)
     return owners
 
 
