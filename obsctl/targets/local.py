@@ -203,6 +203,10 @@ class LocalTarget:
         (`resolve_binaries`), after its preflight proved every variable is set."""
         out = Rendered()
         spec, root = self.spec, self.env.root
+        # refused before any file is written: a path supervisord.conf cannot hold
+        paths = {"env_name": self.env.name, "root": root, "log_dir": self.log_dir, "run_dir": self.run_dir}
+        ini = {k: sv.value(str(v), k) for k, v in paths.items()}
+        ini["program_log_dir"] = sv.logfile(str(self.log_dir), "log_dir")
 
         def put(rel: str, text: str, secret: bool = False) -> None:
             path = self.rendered / rel
@@ -264,8 +268,6 @@ class LocalTarget:
         }
         programs = self._programs(prometheus, alertmanager, grafana, inputs)
         apps = [p.name for p in programs if p.name.startswith("app-")]
-        ini = {k: sv.value(str(ctx[k]), k) for k in ("env_name", "root", "log_dir", "run_dir")}
-        ini["program_log_dir"] = sv.logfile(str(self.log_dir), "log_dir")
         conf = r.render_template(
             TEMPLATES, "supervisord.conf.j2", {**ctx, "ini": ini, "programs": programs, "app_group": apps}
         )

@@ -98,3 +98,13 @@ def test_app_version_accepts_release_names(tmp_path: Path) -> None:
         tmp_path, local_config(23000).replace("replicas: 2}", "replicas: 2, version: 1.2.3-rc.1+build.7}")
     )
     assert cfg.load(str(config), None).spec.app.version == "1.2.3-rc.1+build.7"
+
+
+def test_an_unrepresentable_project_path_is_refused_before_any_file_is_written(tmp_path: Path) -> None:
+    project = tmp_path / "proj ;x"
+    project.mkdir()
+    config = make_project(project, local_config(23000))
+    target = LocalTarget(cfg.load(str(config), None))
+    with pytest.raises(sv.Unrepresentable, match="starts a comment"):
+        target.render()
+    assert not target.rendered.exists()
