@@ -59,3 +59,31 @@ def test_reentrant_and_released(tmp_path: Path) -> None:
         assert str(os.getpid()) in (tmp_path / "lock").read_text()
     with envlock.hold(tmp_path, "x", wait=0):  # released: taken again at once
         pass
+
+
+def test_two_ups_at_once_start_one_supervisord(tmp_path: Path) -> None:
+    """Two real `obsctl up` racing: one brings the platform up; the other either waits and finds
+    it up, or refuses naming the first. Never a second supervisord, never "failed to start"."""
+    import subprocess
+    import sys
+
+    from obsctl.tools import procs
+    from tests.integration.test_local_faults import supervisords
+
+    config = make_project(tmp_path, local_config(free_port_block(14)))
+    state = tmp_path / ".obsctl" / "local"
+    env = {k: v for k, v in os.environ.items() if k not in ("OBSCTL_ENV", "OBSCTL_CONFIG")}
+    cmd = [sys.executable, "-m", "obsctl", "up", "--config", str(config)]
+    try:
+        runs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in "ab"]
+        outs = [run.communicate(timeout=180) for run in runs]
+        codes = sorted(run.returncode for run in runs)
+        assert codes in ([0, 0], [0, 2]), outs
+        for run, (out, err) in zip(runs, outs, strict=True):
+            if run.returncode == 2:
+                other = next(r for r in runs if r is not run)
+                assert f"environment local is busy: pid {other.pid} (" in err, err
+            assert "failed to start" not in out + err
+        assert len(supervisords(state)) == 1
+    finally:
+        procs.kill_all([pid for pid, _ in procs.marked(state)] + supervisords(state))
