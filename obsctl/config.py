@@ -123,7 +123,11 @@ class AppSettings(_Model):
 
     replicas: int = Field(2, ge=1, le=20, description="Replicas (pods, or local processes).")
     workers: int = Field(1, ge=1, le=16, description="uvicorn worker processes per replica.")
-    version: str = Field("0.1.0", description="Version reported by the app_info metric.")
+    version: str = Field(
+        "0.1.0",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$",  # pasted into supervisord.conf: no quote, no newline
+        description="Version reported by the app_info metric: letters, digits and . _ + - (e.g. 1.2.3, 1.2.3-rc.1).",
+    )
     fault: FaultSettings = Field(default_factory=FaultSettings, description="Faults injected by config.")
     image: ImageSettings = Field(default_factory=ImageSettings, description="Container image (clusters).")
     autoscaling: AutoscalingSettings | None = Field(

@@ -8,8 +8,12 @@ the CLI backs with rich; this module never prints.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -19,7 +23,9 @@ from obsctl.config import Environment
 from obsctl.errors import ObsctlError, StageFailed
 from obsctl.targets import get_target
 from obsctl.targets.base import Stage, Target
+from obsctl.tools import envlock
 from obsctl.verify import Check, Result, run_checks
+from obsctl.verify.drill import Drill, Interrupted
 
 
 class Observer(Protocol):
@@ -38,11 +44,18 @@ class StageResult:
 
 @dataclass
 class Journal:
+    """Append-only, and bounded: past `max_bytes` the file becomes `journal.jsonl.1` (replacing
+    the previous one) and a new one starts, so a long-lived environment keeps about the last
+    two megabytes of history instead of growing forever."""
+
     path: Path
+    max_bytes: int = 1_000_000
 
     def write(self, **entry: object) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.is_file() and self.path.stat().st_size >= self.max_bytes:
+                os.replace(self.path, self.path.with_name(self.path.name + ".1"))
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"ts": round(time.time(), 3), **entry}) + "\n")
         except OSError as exc:
@@ -115,13 +128,15 @@ def _connect_progress(target: Target, observer: Observer, verb: str) -> None:
 def up(env: Environment, observer: Observer, target: Target | None = None) -> list[StageResult]:
     target = target or get_target(env)
     _connect_progress(target, observer, "up")
-    return run_stages(env, "up", target.up_stages(), observer)
+    with envlock.hold(env.state_dir, env.name):
+        return run_stages(env, "up", target.up_stages(), observer)
 
 
 def down(env: Environment, observer: Observer, purge: bool = False, target: Target | None = None) -> list[StageResult]:
     target = target or get_target(env)
     _connect_progress(target, observer, "down")
-    return run_stages(env, "down", target.down_stages(purge), observer)
+    with envlock.hold(env.state_dir, env.name):
+        return run_stages(env, "down", target.down_stages(purge), observer)
 
 
 def checklist(env: Environment, target: Target, fire_drill: bool) -> tuple[list[Check], list[list[Check]]]:
@@ -157,7 +172,17 @@ def verify(
     on_result: Callable[[Result], None] | None = None,
     target: Target | None = None,
 ) -> list[Result]:
-    """Run the checklist concurrently; then, if asked and everything passed, the drills in order."""
+    """Run the checklist concurrently; then, if asked and everything passed, the drills in order.
+    A fire drill breaks the platform on purpose, so it holds the environment's lock."""
+    if fire_drill:
+        with envlock.hold(env.state_dir, env.name):
+            return _verify(env, True, on_result, target)
+    return _verify(env, False, on_result, target)
+
+
+def _verify(
+    env: Environment, fire_drill: bool, on_result: Callable[[Result], None] | None, target: Target | None
+) -> list[Result]:
     target = target or get_target(env)
     checks, drills = checklist(env, target, fire_drill)
     results = run_checks(checks, concurrent=True, on_result=on_result)
@@ -169,7 +194,7 @@ def verify(
                 if on_result:
                     on_result(skipped)
             continue
-        results.extend(run_checks(drill, concurrent=False, on_result=on_result))
+        results.extend(_run_drill(env, drill, on_result))
     try:
         Journal(env.state_dir / "journal.jsonl").write(
             verb="verify",
@@ -180,6 +205,41 @@ def verify(
     except statedir.StateDirError as exc:
         raise ResultsNotRecorded(exc, results) from None
     return results
+
+
+def _run_drill(env: Environment, drill: list[Check], on_result: Callable[[Result], None] | None) -> list[Result]:
+    """Run one drill's steps in order. Ctrl-C or SIGTERM in the middle undoes what the drill
+    broke (an interrupted pod-down drill used to leave every app replica stopped) and raises
+    `Interrupted` saying what was undone."""
+    with _sigterm_as_interrupt():
+        try:
+            return run_checks(drill, concurrent=False, on_result=on_result)
+        except KeyboardInterrupt as exc:
+            why = "terminated (SIGTERM)" if isinstance(exc, _Terminated) else "interrupted (Ctrl-C)"
+            error = drill.interrupted(why) if isinstance(drill, Drill) else Interrupted(f"{why} during a drill")
+            journal = Journal(env.state_dir / "journal.jsonl")
+            journal.write(verb="verify", fire_drill=True, ok=False, detail=error.message)
+            raise error from None
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C so the same undo runs."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # signals go to the main thread only
+        yield
+        return
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -196,7 +256,15 @@ class RebuildReport:
 def rebuild_test(
     env: Environment, observer: Observer, fire_drill: bool, on_result: Callable[[Result], None] | None = None
 ) -> RebuildReport:
-    """down (purging data), up, verify: each phase timed; then prove nothing of the old run survived."""
+    """down (purging data), up, verify: each phase timed; then prove nothing of the old run survived.
+    One lock for the whole rebuild, so no other command slips in between its phases."""
+    with envlock.hold(env.state_dir, env.name):
+        return _rebuild_test(env, observer, fire_drill, on_result)
+
+
+def _rebuild_test(
+    env: Environment, observer: Observer, fire_drill: bool, on_result: Callable[[Result], None] | None
+) -> RebuildReport:
     target = get_target(env)
     report = RebuildReport()
     t0 = time.time()

@@ -11,6 +11,7 @@ run/ (socket, pidfile, multiprocess dirs), logs/, sink/ (recorded notifications)
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import shutil
@@ -23,6 +24,7 @@ from typing import Any
 from obsctl import render as r
 from obsctl.config import Environment, LocalEnv, duration_seconds
 from obsctl.errors import InputError, PreflightError, ToolError, WaitTimeout
+from obsctl.targets import supervisord_conf as sv
 from obsctl.targets.base import Health, LogOutput, Rendered, Stage, StatusRow
 from obsctl.tools import binaries, procs, tlscert
 from obsctl.tools.alertmanager import Alertmanager, Sink
@@ -59,6 +61,7 @@ groups:
             Always firing. Routed to the heartbeat receiver (alerting.heartbeat) when one is configured,
             so a heartbeat that stops means alerting is broken; else to the null receiver.
 """
+q = sv.quote  # every interpolated argument of a program's command goes through it
 GRAFANA_HOMES = (Path("/usr/share/grafana"), Path("/usr/local/share/grafana"), Path("/opt/grafana"))
 
 
@@ -73,7 +76,12 @@ class Program:
     @property
     def env_line(self) -> str:
         """supervisord's `environment =` value: quoted, and % escaped (it interpolates)."""
-        return ",".join(f'{k}="{v.replace("%", "%%")}"' for k, v in self.environment.items())
+        return sv.environment(self.environment, f"program {self.name}")
+
+    @property
+    def command_line(self) -> str:
+        """`command =` as written: its arguments were `q()`-quoted when it was built."""
+        return sv.command(self.command, f"program {self.name}")
 
 
 class LocalTarget:
@@ -91,11 +99,15 @@ class LocalTarget:
         self.smtp_cert = self.state / "sink" / "smtp-cert.pem"  # the e-mail receiver's ca_file locally
         self.smtp_key = self.state / "secrets" / "smtp-key.pem"
         self.supervisor = Supervisor(
-            self.rendered / "supervisord.conf", self.run_dir / "supervisor.sock", self.run_dir / "supervisord.pid"
+            self.rendered / "supervisord.conf",
+            self.run_dir / "supervisor.sock",
+            self.run_dir / "supervisord.pid",
+            {procs.MARKER: str(self.state)},  # supervisord itself is marked too: no sweep misses it
         )
         self.prometheus = Prometheus(self.url("prometheus"))
         self.alertmanager = Alertmanager(self.url("alertmanager"))
         self.sink = Sink(self.url("sink"))
+        self.fresh_since: float | None = None  # when this `up` (re)started something: older samples prove nothing
 
     # -- facts ---------------------------------------------------------------------------
 
@@ -163,7 +175,7 @@ class LocalTarget:
             progs.append(
                 Program(
                     f"app-{i}",
-                    f"{py} -m obsctl.runtime.launch obsapp.main:app --host 127.0.0.1 --port {port}"
+                    f"{q(py)} -m obsctl.runtime.launch obsapp.main:app --host 127.0.0.1 --port {port}"
                     f" --workers {spec.app.workers} --no-access-log",
                     {
                         **marker,
@@ -178,9 +190,9 @@ class LocalTarget:
         progs.append(
             Program(
                 "prometheus",
-                f"{prometheus} --config.file={self.rendered}/prometheus.yml"
-                f" --storage.tsdb.path={self.data_dir}/prometheus"
-                f" --storage.tsdb.retention.time={spec.local.retention}"
+                f"{q(prometheus)} --config.file={q(self.rendered / 'prometheus.yml')}"
+                f" --storage.tsdb.path={q(self.data_dir / 'prometheus')}"
+                f" --storage.tsdb.retention.time={q(spec.local.retention)}"
                 f" --web.listen-address=127.0.0.1:{self.ports.prometheus} --web.enable-lifecycle"
                 # an alert that fires before Alertmanager is discovered (Watchdog, at once) is re-sent
                 # only after this delay (default 1m): short here, so the heartbeat starts at once
@@ -191,8 +203,8 @@ class LocalTarget:
         progs.append(
             Program(
                 "alertmanager",
-                f"{alertmanager} --config.file={self.rendered}/alertmanager.yml"
-                f" --storage.path={self.data_dir}/alertmanager"
+                f"{q(alertmanager)} --config.file={q(self.rendered / 'alertmanager.yml')}"
+                f" --storage.path={q(self.data_dir / 'alertmanager')}"
                 f" --web.listen-address=127.0.0.1:{self.ports.alertmanager} --cluster.listen-address=",
                 {**marker, "OBSCTL_INPUTS": inputs["alertmanager"]},
             )
@@ -201,8 +213,8 @@ class LocalTarget:
         progs.append(
             Program(
                 "sink",
-                f"{py} -m obsctl.runtime.wire --port {self.ports.sink} --record {self.sink_file}"
-                f" --smtp-port {self.ports.smtp} --tls-cert {self.smtp_cert} --tls-key {self.smtp_key}",
+                f"{q(py)} -m obsctl.runtime.wire --port {self.ports.sink} --record {q(self.sink_file)}"
+                f" --smtp-port {self.ports.smtp} --tls-cert {q(self.smtp_cert)} --tls-key {q(self.smtp_key)}",
                 {
                     **marker,
                     "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
@@ -224,7 +236,7 @@ class LocalTarget:
             progs.append(
                 Program(
                     "grafana",
-                    f"{grafana}{sub} --homepath {home} --config {self.rendered}/grafana/grafana.ini",
+                    f"{q(grafana)}{sub} --homepath {q(home)} --config {q(self.rendered / 'grafana/grafana.ini')}",
                     {
                         **marker,
                         "GF_SECURITY_ADMIN_PASSWORD": self._grafana_password(),
@@ -237,7 +249,7 @@ class LocalTarget:
             progs.append(
                 Program(
                     "traffic",
-                    f"{py} -m obsctl.runtime.traffic --targets {','.join(self.app_urls())}"
+                    f"{q(py)} -m obsctl.runtime.traffic --targets {q(','.join(self.app_urls()))}"
                     f" --rps {spec.local.traffic.rps}",
                     {**marker, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
                 )
@@ -252,6 +264,10 @@ class LocalTarget:
         (`resolve_binaries`), after its preflight proved every variable is set."""
         out = Rendered()
         spec, root = self.spec, self.env.root
+        # refused before any file is written: a path supervisord.conf cannot hold
+        paths = {"env_name": self.env.name, "root": root, "log_dir": self.log_dir, "run_dir": self.run_dir}
+        ini = {k: sv.value(str(v), k) for k, v in paths.items()}
+        ini["program_log_dir"] = sv.logfile(str(self.log_dir), "log_dir")
 
         def put(rel: str, text: str, secret: bool = False) -> None:
             path = self.rendered / rel
@@ -330,7 +346,9 @@ class LocalTarget:
         }
         programs = self._programs(prometheus, alertmanager, grafana, inputs)
         apps = [p.name for p in programs if p.name.startswith("app-")]
-        conf = r.render_template(TEMPLATES, "supervisord.conf.j2", {**ctx, "programs": programs, "app_group": apps})
+        conf = r.render_template(
+            TEMPLATES, "supervisord.conf.j2", {**ctx, "ini": ini, "programs": programs, "app_group": apps}
+        )
         put("supervisord.conf", conf, secret=bool(grafana))
         return out
 
@@ -344,6 +362,12 @@ class LocalTarget:
         if not (self.env.root / "app" / "obsapp").is_dir():
             raise PreflightError(
                 f"the app is missing: {self.env.root / 'app' / 'obsapp'}", "run obsctl from a full checkout"
+            )
+        sock, size = self.supervisor.socket, len(os.fsencode(self.supervisor.socket))
+        if size > 107:  # sun_path: 108 bytes with the closing NUL
+            raise PreflightError(
+                f"the supervisord socket path is {size} bytes, over the 107 a unix socket allows: {sock}",
+                f"set state_dir in {self.env.config_path.name} to a shorter absolute path (e.g. /tmp/obsctl-state)",
             )
         ours = {pid for pid, _ in procs.marked(self.state)}
         wanted = {f"app-{i}": p for i, p in enumerate(self.app_ports)}
@@ -398,25 +422,47 @@ class LocalTarget:
         return f"{len(out.files)} files, {len(out.changed)} changed" + "".join(f"; {n}" for n in out.notes)
 
     def _supervise(self) -> str:
+        started = time.time()
+        detail = self._supervise_programs()
+        if detail != "already running, nothing changed":
+            self.fresh_since = started
+        return detail
+
+    def _supervise_programs(self) -> str:
         for d in (self.run_dir, self.log_dir, self.data_dir, self.sink_file.parent):
             d.mkdir(parents=True, exist_ok=True)
         if not self.supervisor.running():
+            # a supervisord of ours that lost its socket cannot be driven: stop it (it stops its
+            # programs), so the fresh one does not fight it for the ports
+            deaf = self.supervisor.shutdown()
             self._sweep()  # processes of a crashed previous run would hold ports
             self.supervisor.start()
+            if deaf:
+                return f"restarted supervisord (pid {deaf[0]} was not answering on its socket) and every program"
             return "started supervisord and every program"
         changed = self.supervisor.update()
         # programs that exited or were stopped (e.g. an interrupted drill) are started again
-        started = []
+        # programs that crash-loop (BACKOFF) or that supervisord gave up on (FATAL) are restarted
+        # from the freshly rendered config; one that still fails is reported with its log tail
+        started, healed = [], []
         for p in self.supervisor.processes():
-            if p.state not in ("RUNNING", "STARTING"):
-                self.supervisor.start_process(p.name)
+            if p.state in ("BACKOFF", "FATAL"):
+                self.supervisor.restart_process(p.name, self._log_file(p.name))
+                healed.append(f"{p.name} (was {p.state})")
+            elif p.state not in ("RUNNING", "STARTING"):
+                self.supervisor.restart_process(p.name, self._log_file(p.name))
                 started.append(p.name)
         parts = []
         if changed:
             parts.append(f"restarted changed: {', '.join(changed)}")
+        if healed:
+            parts.append(f"restarted crash-looping: {', '.join(healed)}")
         if started:
             parts.append(f"started: {', '.join(started)}")
         return "; ".join(parts) or "already running, nothing changed"
+
+    def _log_file(self, program: str) -> Path:
+        return self.log_dir / f"{program.split(':')[-1]}.log"
 
     def _wait_http(self, urls: list[tuple[str, str]], timeout: float) -> str:
         deadline = time.monotonic() + timeout
@@ -456,15 +502,19 @@ class LocalTarget:
         """Every replica scraped (up == 1) and traffic visible: the loop is complete."""
         deadline = time.monotonic() + timeout
         n = self.spec.app.replicas
-        window = self.rate_window()
-        want = (
-            f'count(up{{job="fastapi"}} == 1) == {n}'
-            f' and on() sum(rate(http_requests_total{{job="fastapi"}}[{window}])) > 0'
-        )
+        since = self.fresh_since
         while True:
+            # after a (re)start, samples from before it (Prometheus replays its TSDB, and a series
+            # no scrape renews stays visible for 5 minutes) prove nothing: count only newer ones
+            window = self.rate_window() if since is None else f"{max(1, math.ceil(time.time() - since))}s"
+            fresh = "" if since is None else f" > {since:.3f}"
+            want = (
+                f'count(timestamp(up{{job="fastapi"}} == 1){fresh}) == {n}'
+                f' and on() sum(rate(http_requests_total{{job="fastapi"}}[{window}])) > 0'
+            )
             try:
                 if self.prometheus.query(want):
-                    return f"{n} replicas scraped, traffic visible"
+                    return f"{n} replicas scraped, traffic visible" + (" (samples since the restart)" if since else "")
             except ToolError:
                 pass
             if time.monotonic() > deadline:
@@ -486,8 +536,10 @@ class LocalTarget:
         return stages
 
     def _stop(self) -> str:
-        pid = self.supervisor.shutdown()
-        return f"supervisord {pid} stopped" if pid else "was not running"
+        note = self.supervisor.pidfile_note()
+        pids = self.supervisor.shutdown()
+        said = f"supervisord {', '.join(map(str, pids))} stopped" if pids else "was not running"
+        return f"{said}; {note}" if note else said
 
     def _sweep(self) -> list[int]:
         left = [pid for pid, _ in procs.marked(self.state)]
@@ -517,13 +569,45 @@ class LocalTarget:
     # -- status and drills ----------------------------------------------------------------
 
     def status(self) -> list[StatusRow]:
-        if not self.supervisor.running():
-            return [StatusRow("supervisord", "stopped", f"run `obsctl up --env {self.env.name}`", Health.off)]
-        rows = [StatusRow("supervisord", "RUNNING", f"pid {self.supervisor.pid()}", Health.ok)]
+        pid = self.supervisor.pid()
+        if pid is None or not self.supervisor.answering():
+            state = "stopped" if pid is None else "NOT ANSWERING"
+            detail = f"run `obsctl up --env {self.env.name}`"
+            if pid is not None:
+                detail = f"pid {pid}, no answer on {self.supervisor.socket}; `obsctl up --env {self.env.name}`"
+                detail += " restarts it"
+            return [
+                StatusRow("supervisord", state, detail, Health.off if pid is None else Health.failed),
+                *self._serving_rows(),
+            ]
+        rows = [StatusRow("supervisord", "RUNNING", f"pid {pid}", Health.ok)]
         for p in self.supervisor.processes():
             rows.append(StatusRow(p.name, p.state, p.description, SUPERVISOR_HEALTH.get(p.state, Health.unknown)))
         if not self.grafana_binary():
             rows.append(StatusRow("grafana", "skipped", "no grafana binary installed", Health.off))
+        return rows
+
+    def _serving_rows(self) -> list[StatusRow]:
+        """Without a supervisord to ask: which of this environment's ports still serve, and by
+        which of its processes (orphans of a killed supervisord keep serving)."""
+        ports = {f"app-{i}": p for i, p in enumerate(self.app_ports)}
+        ports.update(prometheus=self.ports.prometheus, alertmanager=self.ports.alertmanager, sink=self.ports.sink)
+        ports.update(grafana=self.ports.grafana, smtp=self.ports.smtp)
+        owners = procs.port_owners(list(ports.values()))
+        ours = self.running_pids()
+        rows = []
+        for component, port in ports.items():
+            pid = owners.get(port)
+            if pid is not None and pid in ours:
+                rows.append(
+                    StatusRow(
+                        component,
+                        "ORPHANED",
+                        f"pid {pid} still serves 127.0.0.1:{port} without supervisord;"
+                        f" `obsctl down --env {self.env.name}` stops it",
+                        Health.failed,
+                    )
+                )
         return rows
 
     def port_forward(self, component: str, port: int | None, show_password: bool, say: Any, warn: Any = None) -> None:

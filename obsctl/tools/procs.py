@@ -63,7 +63,7 @@ def marked(state_dir: Path) -> list[tuple[int, str]]:
     needle = f"{MARKER}={state_dir}".encode()
     found = []
     me = os.getpid()
-    for pid in _pids():
+    for pid in pids():
         if pid == me:
             continue
         try:
@@ -105,7 +105,7 @@ def port_owner(port: int) -> int | None:
                 inodes.add(f"socket:[{inode}]")
     if not inodes:
         return None
-    for pid in _pids():
+    for pid in pids():
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
         except OSError:
@@ -119,8 +119,50 @@ def port_owner(port: int) -> int | None:
     return None
 
 
-def _pids() -> list[int]:
+def pids() -> list[int]:
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def argv(pid: int) -> list[str]:
+    """A process's arguments exactly as it was started (NUL-separated in /proc, so a path with a
+    space stays one argument); empty when the process is gone or unreadable."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode(errors="surrogateescape") for a in raw.split(b"\0")[:-1]] if raw else []
+
+
+def port_owners(ports: list[int]) -> dict[int, int]:
+    """port -> pid listening on it (TCP, IPv4 or IPv6), for the ports that have one, in one
+    pass over /proc (port_owner per port would walk every process's fds once per port)."""
+    by_inode: dict[str, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            port = int(fields[1].rsplit(":", 1)[1], 16)
+            if fields[3] == "0A" and port in ports:  # 0A = LISTEN
+                by_inode[f"socket:[{fields[9]}]"] = port
+    owners: dict[int, int] = {}
+    if not by_inode:
+        return owners
+    for pid in pids():
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                listening = by_inode.get(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except OSError:
+                continue
+            if listening is not None:
+                owners.setdefault(listening, pid)
+    return owners
 
 
 def cmdline(pid: int) -> str:

@@ -226,6 +226,10 @@ def drill_pod_down(t: KubernetesTarget, timeout: float | None = None) -> list[Ch
         return t.guard()
 
     def scale_down() -> str:
+        steps.provoked(
+            f"scaled {t.app_ns}/{t.app_fullname} back to {t.spec.app.replicas}",
+            lambda: t.scale_app(t.spec.app.replicas),
+        )
         t.scale_app(0)
         scaled.append(True)
         took = wait("app pods gone", lambda: not t.kube.pods(t.app_ns, t.app_selector))
@@ -243,17 +247,20 @@ def drill_pod_down(t: KubernetesTarget, timeout: float | None = None) -> list[Ch
         if not scaled:
             raise CheckSkipped("the app was not scaled down")
         t.scale_app(autoscaling.replica_bounds(t.spec.app)[0])  # the HPA takes over from its minimum
+        steps.recovered()
         return t.kube.wait_rollouts(t.app_ns, t.wait_timeout)
 
     def resolved() -> str:
         took = wait("alert resolved in Prometheus", lambda: not prom_alerts())
         return f"resolved after {took:.1f}s"
 
-    return [
-        steps.step("kube context", context),
-        steps.step("scale the app to 0", scale_down),
-        steps.step("firing", firing),
-        steps.step("reaches Alertmanager", in_am),
-        steps.step("scale the app back", scale_up, always=True),
-        steps.step("resolves", resolved),
-    ]
+    return steps.drill(
+        [
+            steps.step("kube context", context),
+            steps.step("scale the app to 0", scale_down),
+            steps.step("firing", firing),
+            steps.step("reaches Alertmanager", in_am),
+            steps.step("scale the app back", scale_up, always=True),
+            steps.step("resolves", resolved),
+        ]
+    )

@@ -127,7 +127,14 @@ def _notified(t: LocalTarget, alert: str, status: str, since: float) -> Any:
 
 
 def _journey(
-    t: LocalTarget, alert: str, provoke: Any, recover: Any, timeout: float, settle: Any = None, done: Any = None
+    t: LocalTarget,
+    alert: str,
+    provoke: Any,
+    recover: Any,
+    timeout: float,
+    settle: Any = None,
+    done: Any = None,
+    undo: tuple[str, Any] | None = None,
 ) -> list[Check]:
     """pending -> firing -> in Alertmanager -> notified -> recover -> resolved -> resolved notification.
     The steps share state, so they run in order; each is reported as its own check. Recovery
@@ -139,6 +146,8 @@ def _journey(
         return wait_for(what, probe, timeout, interval=0.2)
 
     def pending() -> str:
+        if undo:
+            steps.provoked(*undo)  # before provoking: an interruption mid-way still undoes it
         provoke()
         s = wait("alert pending in Prometheus", _prom_state(t, alert, "pending"))
         return f"pending after {s:.1f}s"
@@ -161,6 +170,7 @@ def _journey(
         if settle:
             settle()  # idempotent; stops the provocation even when `firing` never got to
         recover()
+        steps.recovered()
 
         def gone() -> bool:
             return not [a for a in t.prometheus.alerts() if a["labels"]["alertname"] == alert]
@@ -176,19 +186,22 @@ def _journey(
         s = wait("resolved notification at the sink", _notified(t, alert, "resolved", since))
         return f"webhook sink got a resolved notification after {s:.1f}s"
 
-    return [
-        steps.step("pending", pending),
-        steps.step("firing", firing),
-        steps.step("reaches Alertmanager", in_am),
-        steps.step("notifies the sink", notified),
-        steps.step("resolves", resolved, always=True),  # always puts the platform back
-        steps.step("sends resolved", resolved_note),
-    ]
+    return steps.drill(
+        [
+            steps.step("pending", pending),
+            steps.step("firing", firing),
+            steps.step("reaches Alertmanager", in_am),
+            steps.step("notifies the sink", notified),
+            steps.step("resolves", resolved, always=True),  # always puts the platform back
+            steps.step("sends resolved", resolved_note),
+        ]
+    )
 
 
 def drill_pod_down(t: LocalTarget, timeout: float = 60.0) -> list[Check]:
     """Stop every app replica, watch FastAPIPodDown travel to the sink, start them, watch it resolve."""
-    return _journey(t, "FastAPIPodDown", t.stop_app, t.start_app, timeout)
+    undo = (f"started {', '.join(t.app_programs())} again", t.start_app)
+    return _journey(t, "FastAPIPodDown", t.stop_app, t.start_app, timeout, undo=undo)
 
 
 def drill_error_rate(t: LocalTarget, timeout: float = 60.0) -> list[Check]:
@@ -205,4 +218,11 @@ def drill_error_rate(t: LocalTarget, timeout: float = 60.0) -> list[Check]:
     def recover() -> None:
         load.start_background(t.app_urls(), rps=None, headers={}, stop=healthy, duration=timeout)
 
-    return _journey(t, "FastAPIHighErrorRate", provoke, recover, timeout, settle=errors.set, done=healthy.set)
+    def stop_faults() -> None:
+        errors.set()
+        healthy.set()
+
+    undo = ("stopped the fault-injection traffic", stop_faults)
+    return _journey(
+        t, "FastAPIHighErrorRate", provoke, recover, timeout, settle=errors.set, done=healthy.set, undo=undo
+    )

@@ -427,3 +427,26 @@ def test_receiver_secrets_go_to_a_secret_obsctl_owns_never_to_helm(
         assert any("obsctl-alertmanager-receivers updated (2 receiver secret(s))" in line for line in helm.timeline)
         lifecycle.down(t.env, Observer(helm.timeline), target=t)  # type: ignore[arg-type]
         assert fake.get("namespaces", t.mon_ns) is None
+
+
+def test_an_interrupted_fire_drill_scales_the_app_back(
+    fake: FakeKube, target: KubernetesTarget, platform: RecordingHelm
+) -> None:
+    """Ctrl-C after the drill scaled the app to 0: the undo scales it back and says so."""
+    lifecycle.up(target.env, Observer(platform.timeline), target=target)  # type: ignore[arg-type]
+    drill = cv.drill_pod_down(target, timeout=10)
+    ran = run_checks(drill[:2], concurrent=False)  # kube context, scale the app to 0
+    assert [r.status for r in ran] == ["pass", "pass"], ran
+
+    def replicas() -> int:
+        deployment = fake.get("deployments", target.app_fullname, target.app_ns)
+        assert deployment is not None
+        return int(deployment["spec"]["replicas"])
+
+    assert replicas() == 0
+    error = drill.interrupted("interrupted (Ctrl-C)")  # type: ignore[attr-defined]
+    want = target.spec.app.replicas
+    assert error.exit_code == 130
+    assert f"undone: scaled {target.app_ns}/{target.app_fullname} back to {want}" in error.message, error.message
+    assert replicas() == want
+    assert "nothing to undo" in drill.interrupted("interrupted (Ctrl-C)").message  # type: ignore[attr-defined]

@@ -98,3 +98,60 @@ def test_port_owner_and_bindable() -> None:
 
         assert procs.port_owner(port) == os.getpid()
     assert procs.port_bindable(port)
+
+
+def test_start_failure_says_why(tmp_path: Path) -> None:
+    """A second supervisord on the same socket is refused; the error keeps supervisord's reason,
+    not its closing "For help, use ... -h" line."""
+    first = Supervisor(conf(tmp_path, "1"), tmp_path / "s.sock", tmp_path / "supervisord.pid")
+    other = tmp_path / "other"
+    other.mkdir()
+    second_conf = other / "supervisord.conf"
+    second_conf.write_text(
+        conf(tmp_path, "1")
+        .read_text()
+        .replace(f"pidfile = {tmp_path}/", f"pidfile = {other}/")
+        .replace(f"logfile = {tmp_path}/", f"logfile = {other}/")
+    )
+    second = Supervisor(second_conf, tmp_path / "s.sock", other / "supervisord.pid")
+    first.start()
+    try:
+        with pytest.raises(ToolError) as failed:
+            second.start()
+        assert "Another program is already listening" in failed.value.message, failed.value.message
+        assert "For help" not in failed.value.message
+    finally:
+        first.shutdown()
+
+
+def test_a_hung_supervisord_does_not_hang_a_call(tmp_path: Path) -> None:
+    """supervisord stopped with SIGSTOP accepts connections and never answers: every call is
+    bounded and says which call hung."""
+    import os
+    import signal
+    import threading
+
+    sup = Supervisor(conf(tmp_path, "1"), tmp_path / "s.sock", tmp_path / "supervisord.pid", call_timeout=1.0)
+    sup.start()
+    pid = sup.pid()
+    assert pid is not None
+    outcome: list[BaseException | object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(sup.processes())
+        except ToolError as exc:
+            outcome.append(exc)
+
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        thread = threading.Thread(target=call, daemon=True)
+        thread.start()
+        thread.join(15)
+        assert not thread.is_alive(), "a call to a hung supervisord never returned"
+        [error] = outcome
+        assert isinstance(error, ToolError) and "did not answer getAllProcessInfo within 1s" in error.message, error
+        assert not sup.answering()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        sup.shutdown()
