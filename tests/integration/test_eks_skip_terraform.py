@@ -1,0 +1,199 @@
+"""`obsctl up/verify --skip-terraform` on eks: the Kubernetes layer only, what the narrow CI deploy
+role (terraform/github_oidc.tf) may do. The AWS layer's outputs are read from its state through
+a read-only view: the real terraform binary runs `init` and `output -json` against the S3
+backend, which is moto's S3 here (state object put there as a full `up` would leave it). Nothing
+is planned or applied: no `*.tf` is in the view, no lock file is written, the state object is
+the same bytes afterwards, and the working directory of a full `up` is never created."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from obsctl import config as c
+from obsctl import lifecycle
+from obsctl.errors import InputError
+from obsctl.targets.eks import REQUIRED_OUTPUTS, EksTarget
+from obsctl.tools.aws import ENDPOINT_ENV
+from tests.conftest import ROOT
+from tests.integration.test_aws_moto import FAKE_ENV, REGION, client, fake_aws, moto_url  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+BUCKET = "tf-state"
+KEY = "obsctl/dev/terraform.tfstate"
+CLUSTER = "obsctl-ci"
+
+CONFIG = f"""
+default_environment: dev
+environments:
+  dev:
+    target: eks
+    aws:
+      region: {REGION}
+      cluster_name: {CLUSTER}
+      cluster_endpoint_public_access_cidrs: [203.0.113.7/32]
+      backend: {{bucket: {BUCKET}}}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _no_cli_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_CLI_CONFIG_FILE", "/dev/null")
+
+
+def outputs(**override: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "region": REGION,
+        "eks_cluster_name": CLUSTER,
+        "cluster_endpoint": "https://ABC.gr7.eu-west-1.eks.amazonaws.com",
+        "cluster_certificate_authority_data": "Q0E=",
+        "cluster_security_group_id": "sg-1",
+        "vpc_id": "vpc-1",
+        "public_subnet_ids": ["subnet-a"],
+        "private_subnet_ids": ["subnet-b"],
+        "bastion_public_ip": "198.51.100.4",
+        "bastion_instance_id": "i-0123456789abcdef0",
+        "ecr_repository_url": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/obsctl-app",
+    }
+    values.update(override)
+    return values
+
+
+def state_document(values: dict[str, Any]) -> bytes:
+    """A Terraform 1.11 state (format 4) holding only root outputs, as `apply` writes them."""
+    kinds = {str: "string", list: ["list", "string"]}
+    outs = {k: {"value": v, "type": kinds[type(v)]} for k, v in values.items()}
+    doc = {"version": 4, "terraform_version": "1.11.4", "serial": 7, "lineage": "obsctl-test", "outputs": outs}
+    return json.dumps({**doc, "resources": [], "check_results": None}).encode()
+
+
+def bucket(url: str, state: bytes | None) -> Any:
+    s3 = client(url, "s3")
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    if state is not None:
+        s3.put_object(Bucket=BUCKET, Key=KEY, Body=state)
+    return s3
+
+
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "obsctl.yaml").write_text(textwrap.dedent(CONFIG))
+    return tmp_path
+
+
+def ci_target(tmp_path: Path, url: str) -> EksTarget:
+    t = EksTarget(c.load(str(project(tmp_path) / "obsctl.yaml")), endpoint_url=url, scan_settle=0)
+    t.skip_terraform = True
+    return t
+
+
+def test_outputs_come_from_the_s3_state_read_only(fake_aws: str, tmp_path: Path) -> None:  # noqa: F811
+    state = state_document(outputs())
+    s3 = bucket(fake_aws, state)
+    t = ci_target(tmp_path, fake_aws)
+    detail = t.read_state()
+    assert detail.startswith(f"{len(REQUIRED_OUTPUTS)} outputs read (read-only); cluster {CLUSTER}"), detail
+    assert t.outputs() == outputs()
+    # the view: the backend only (no *.tf, so no provider, no module, nothing to plan)
+    view = tmp_path / ".obsctl" / "dev" / "terraform-state"
+    assert sorted(p.name for p in view.iterdir()) == [".terraform", "backend.tf.json"]
+    backend = json.loads((view / "backend.tf.json").read_text())["terraform"]["backend"]["s3"]
+    assert (backend["bucket"], backend["key"], backend["use_lockfile"]) == (BUCKET, KEY, True)
+    assert not (tmp_path / ".obsctl" / "dev" / "terraform").exists()  # a full up's working directory
+    # nothing written to the bucket: no lock file, the state the same bytes
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert keys == [KEY]
+    assert s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read() == state
+    # again: same answer (the view is re-initialized with -reconfigure, it holds no state)
+    assert ci_target(tmp_path, fake_aws).read_state() == detail
+
+
+@pytest.mark.parametrize(
+    ("state", "needle"),
+    [
+        (None, "has no outputs"),
+        (state_document(outputs(ecr_repository_url="", bastion_instance_id="")), "lacks bastion_instance_id, ecr_"),
+    ],
+)
+def test_never_applied_is_refused(fake_aws: str, tmp_path: Path, state: bytes | None, needle: str) -> None:  # noqa: F811
+    bucket(fake_aws, state)
+    with pytest.raises(InputError) as info:
+        ci_target(tmp_path, fake_aws).read_state()
+    assert info.value.exit_code == 2
+    assert info.value.message.startswith(
+        f"the AWS layer of dev was never applied: its Terraform state (s3://{BUCKET}/{KEY}) {needle}"
+    ), info.value.message
+    assert "run a full `obsctl up --env dev` with admin credentials first" in (info.value.hint or "")
+
+
+def test_a_state_of_another_cluster_is_refused(fake_aws: str, tmp_path: Path) -> None:  # noqa: F811
+    bucket(fake_aws, state_document(outputs(eks_cluster_name="someone-else")))
+    with pytest.raises(InputError, match="the Terraform state holds cluster someone-else"):
+        ci_target(tmp_path, fake_aws).read_state()
+
+
+def test_up_stages_leave_terraform_out(tmp_path: Path) -> None:
+    t = EksTarget(c.load(str(project(tmp_path) / "obsctl.yaml")))
+    full = [s.name for s in t.up_stages()]
+    t.skip_terraform = True
+    only = [s.name for s in t.up_stages()]
+    assert only[:4] == ["aws preflight", "terraform outputs (read-only)", "eks cluster active", "kubeconfig"]
+    assert not {"confirm", "terraform render", "terraform init", "terraform apply"} & set(only)
+    assert only[4:] == full[8:]  # the Kubernetes layer's stages, as a full up runs them
+
+
+def cli(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OBSCTL_"))}
+    env.update(FAKE_ENV, PYTHONPATH=str(ROOT), COLUMNS="200", AWS_EC2_METADATA_DISABLED="true")
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+    env[ENDPOINT_ENV] = url
+    return subprocess.run(
+        [sys.executable, "-m", "obsctl", *args],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_up_skip_terraform_refuses_a_never_applied_layer(fake_aws: str, tmp_path: Path) -> None:  # noqa: F811
+    """No terminal, --yes as in CI: preflight passes (moto's STS, terraform, helm), then the
+    read-only state read refuses, exit 2, one error line and its hint, and nothing rendered."""
+    bucket(fake_aws, None)
+    project(tmp_path)
+    res = cli(tmp_path, fake_aws, "up", "--env", "dev", "--yes", "--skip-terraform")
+    assert res.returncode == 2, res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 2 and "Traceback" not in res.stderr, res.stderr
+    never = f"the AWS layer of dev was never applied: its Terraform state (s3://{BUCKET}/{KEY}) has no outputs"
+    assert lines[0] == f"error: {never}"
+    assert lines[1].startswith("hint: run a full `obsctl up --env dev` with admin credentials first")
+    assert not (tmp_path / ".obsctl" / "dev" / "terraform").exists()
+
+
+def test_cli_skip_terraform_is_for_eks_only(tmp_path: Path) -> None:
+    (tmp_path / "obsctl.yaml").write_text("default_environment: local\nenvironments:\n  local: {target: local}\n")
+    res = cli(tmp_path, "http://127.0.0.1:9", "verify", "--skip-terraform")
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert res.stderr.startswith("error: --skip-terraform is for eks environments; local is a local environment")
+
+
+def test_verify_reads_the_outputs_the_same_way(fake_aws: str, tmp_path: Path) -> None:  # noqa: F811
+    """verify's AWS checks with --skip-terraform: the outputs check passes from the S3 state with no
+    working directory, and the calls after it are describes the deploy role is granted."""
+    bucket(fake_aws, state_document(outputs()))
+    t = ci_target(tmp_path, fake_aws)
+    checks, _ = lifecycle.checklist(t.env, t, fire_drill=False)
+    first = checks[0]
+    assert first.name == "terraform outputs present and non-empty"
+    assert first.run() == f"all {len(REQUIRED_OUTPUTS)} outputs present"
+    assert not (tmp_path / ".obsctl" / "dev" / "terraform").exists()
