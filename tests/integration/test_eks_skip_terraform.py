@@ -197,3 +197,79 @@ def test_verify_reads_the_outputs_the_same_way(fake_aws: str, tmp_path: Path) ->
     assert first.name == "terraform outputs present and non-empty"
     assert first.run() == f"all {len(REQUIRED_OUTPUTS)} outputs present"
     assert not (tmp_path / ".obsctl" / "dev" / "terraform").exists()
+
+
+# --- the whole `up --skip-terraform`: S3 state (moto) -> kubeconfig -> the Kubernetes layer (fake API)
+
+
+def test_up_skip_terraform_deploys_the_kubernetes_layer_on_the_states_cluster(
+    fake_aws: str,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The state (in moto's S3) names a cluster whose endpoint is the fake Kubernetes API; moto's
+    EKS says it is ACTIVE. `up --skip-terraform` reads the outputs with the real terraform,
+    writes obsctl's kubeconfig for that endpoint (the real client authenticates through obsctl's
+    token plugin against moto's STS) and runs the Kubernetes layer's stages on it, in order."""
+    import base64
+
+    from obsctl.targets.base import Rendered
+    from obsctl.targets.kubernetes import KubernetesTarget
+    from tests.fakekube import FakeKube
+    from tests.fakekube.platform import Controllers, RecordingHelm, serve_platform
+
+    text = CONFIG + textwrap.indent(
+        textwrap.dedent("""
+        app: {replicas: 2}
+        scrape: {interval: 1s, evaluation_interval: 1s}
+        kubernetes: {kps_chart_version: 88.5.3, wait_timeout: 3s}
+        """),
+        "    ",
+    )
+    for name in ("rules", "dashboards", "app"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    (tmp_path / "obsctl.yaml").write_text(textwrap.dedent(text))
+    eks = client(fake_aws, "eks")
+    eks.create_cluster(
+        name=CLUSTER, version="1.33", roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={}
+    )
+    monkeypatch.setattr(KubernetesTarget, "render", lambda self: Rendered())
+    with FakeKube() as fake:
+        ca = base64.b64encode(b"not used over http").decode()
+        bucket(fake_aws, state_document(outputs(cluster_endpoint=fake.url, cluster_certificate_authority_data=ca)))
+        t = EksTarget(c.load(str(tmp_path / "obsctl.yaml")), endpoint_url=fake_aws, scan_settle=0)
+        t.skip_terraform = True
+        k8s = t.kubernetes_target()
+        monkeypatch.setattr(EksTarget, "kubernetes_target", lambda self: k8s)
+        timeline: list[str] = []
+        k8s._helm = RecordingHelm(fake, k8s, timeline)
+        servers = serve_platform(fake, k8s)
+        try:
+            with Controllers(fake, k8s):
+
+                class Observer:
+                    def stage_started(self, verb: str, stage: str) -> None:
+                        timeline.append(f"{verb}: {stage}")
+
+                    def stage_done(self, verb: str, stage: str, seconds: float, detail: str, ok: bool) -> None:
+                        timeline.append(f"  {'ok' if ok else 'FAILED'}: {detail}")
+
+                lifecycle.up(t.env, Observer(), target=t)
+        finally:
+            servers.shutdown()
+            servers.server_close()
+    started = [line for line in timeline if line.startswith("up: ")]
+    assert started[:4] == [
+        "up: aws preflight",
+        "up: terraform outputs (read-only)",
+        "up: eks cluster active",
+        "up: kubeconfig",
+    ], timeline
+    assert "up: kube-prometheus-stack" in started and started[-1] == "up: rollouts", timeline
+    assert "helm ensure obsctl-app" in timeline
+    assert not [line for line in timeline if "FAILED" in line], timeline
+    # every request carried the EKS token obsctl's plugin minted (a presigned GetCallerIdentity)
+    assert fake.tokens and all(tok.startswith("Bearer k8s-aws-v1.") for tok in fake.tokens), fake.tokens
+    kubeconfig = (tmp_path / ".obsctl" / "dev" / "kubeconfig").read_text()
+    assert fake.url in kubeconfig and "obsctl.tools.aws_token" in kubeconfig
+    assert not (tmp_path / ".obsctl" / "dev" / "terraform").exists()  # no plan, no apply
