@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from obsctl import lifecycle
 from obsctl.errors import InputError
 from obsctl.targets.eks import REQUIRED_OUTPUTS, EksTarget
 from obsctl.tools.aws import ENDPOINT_ENV
+from obsctl.verify import run_checks
 from tests.conftest import ROOT
 from tests.integration.test_aws_moto import FAKE_ENV, REGION, client, fake_aws, moto_url  # noqa: F401
 
@@ -47,6 +49,48 @@ environments:
 @pytest.fixture(autouse=True)
 def _no_cli_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TF_CLI_CONFIG_FILE", "/dev/null")
+
+
+class AwsCalls:
+    """Every AWS API call boto3 makes in this process while `recording`, as IAM actions
+    (`eks:DescribeCluster`): what the deploy role must allow."""
+
+    def __init__(self) -> None:
+        self.actions: set[str] = set()
+        self.recording = False
+
+
+@pytest.fixture
+def aws_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsCalls]:
+    from botocore.client import BaseClient
+
+    calls = AwsCalls()
+    real = BaseClient._make_api_call
+
+    def recorded(self: Any, operation: str, params: Any) -> Any:
+        if calls.recording:
+            calls.actions.add(f"{self.meta.service_model.signing_name}:{operation}")
+        return real(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recorded)
+    yield calls
+
+
+def role_actions() -> set[str]:
+    """The actions terraform/github_oidc.tf's permission policy grants the deploy role (its
+    static statements; the state's S3/KMS ones are Terraform's own calls, asserted on the real
+    plan in tests/integration/test_github_oidc.py). sts:GetCallerIdentity needs no permission."""
+    import hcl2
+
+    opts = hcl2.SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
+    with (ROOT / "terraform" / "github_oidc.tf").open() as f:
+        data = hcl2.load(f, serialization_options=opts)
+    doc = next(
+        b["aws_iam_policy_document"]["github_actions"]
+        for b in data["data"]
+        if "github_actions" in b.get("aws_iam_policy_document", {})
+    )
+    return {a for st in doc["statement"] for a in st["actions"]} | {"sts:GetCallerIdentity"}
 
 
 def outputs(**override: Any) -> dict[str, Any]:
@@ -187,15 +231,39 @@ def test_cli_skip_terraform_is_for_eks_only(tmp_path: Path) -> None:
     assert res.stderr.startswith("error: --skip-terraform is for eks environments; local is a local environment")
 
 
-def test_verify_reads_the_outputs_the_same_way(fake_aws: str, tmp_path: Path) -> None:  # noqa: F811
+def test_verify_reads_the_outputs_the_same_way_and_calls_only_what_the_role_allows(
+    fake_aws: str,  # noqa: F811
+    tmp_path: Path,
+    aws_calls: AwsCalls,
+) -> None:
     """verify's AWS checks with --skip-terraform: the outputs check passes from the S3 state with no
-    working directory, and the calls after it are describes the deploy role is granted."""
-    bucket(fake_aws, state_document(outputs()))
+    working directory, and every AWS call the AWS checks make is one the deploy role is granted
+    (so verify needs no skip of its own)."""
+    ec2 = client(fake_aws, "ec2")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    bastion = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    client(fake_aws, "ecr").create_repository(repositoryName="obsctl-app")
+    eks = client(fake_aws, "eks")
+    eks.create_cluster(
+        name=CLUSTER, version="1.33", roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={}
+    )
+    role = "arn:aws:iam::123456789012:role/node"
+    eks.create_nodegroup(clusterName=CLUSTER, nodegroupName="default", nodeRole=role, subnets=["subnet-a"])
+    bucket(fake_aws, state_document(outputs(bastion_instance_id=bastion)))
     t = ci_target(tmp_path, fake_aws)
+    t.write_kubeconfig()
     checks, _ = lifecycle.checklist(t.env, t, fire_drill=False)
     first = checks[0]
     assert first.name == "terraform outputs present and non-empty"
+    aws_calls.recording = True
     assert first.run() == f"all {len(REQUIRED_OUTPUTS)} outputs present"
+    results = run_checks([ch for ch in checks if ch.group == "aws"])
+    aws_calls.recording = False
+    assert len(results) == 7, results
+    assert {"eks:DescribeCluster", "eks:ListNodegroups", "ecr:DescribeRepositories", "ec2:DescribeInstances"} <= (
+        aws_calls.actions
+    ), aws_calls.actions
+    assert aws_calls.actions <= role_actions(), aws_calls.actions - role_actions()
     assert not (tmp_path / ".obsctl" / "dev" / "terraform").exists()
 
 
@@ -206,6 +274,7 @@ def test_up_skip_terraform_deploys_the_kubernetes_layer_on_the_states_cluster(
     fake_aws: str,  # noqa: F811
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    aws_calls: AwsCalls,
 ) -> None:
     """The state (in moto's S3) names a cluster whose endpoint is the fake Kubernetes API; moto's
     EKS says it is ACTIVE. `up --skip-terraform` reads the outputs with the real terraform,
@@ -254,7 +323,9 @@ def test_up_skip_terraform_deploys_the_kubernetes_layer_on_the_states_cluster(
                     def stage_done(self, verb: str, stage: str, seconds: float, detail: str, ok: bool) -> None:
                         timeline.append(f"  {'ok' if ok else 'FAILED'}: {detail}")
 
+                aws_calls.recording = True
                 lifecycle.up(t.env, Observer(), target=t)
+                aws_calls.recording = False
         finally:
             servers.shutdown()
             servers.server_close()
@@ -268,8 +339,20 @@ def test_up_skip_terraform_deploys_the_kubernetes_layer_on_the_states_cluster(
     assert "up: kube-prometheus-stack" in started and started[-1] == "up: rollouts", timeline
     assert "helm ensure obsctl-app" in timeline
     assert not [line for line in timeline if "FAILED" in line], timeline
+    assert "eks:DescribeCluster" in aws_calls.actions and aws_calls.actions <= role_actions(), aws_calls.actions
     # every request carried the EKS token obsctl's plugin minted (a presigned GetCallerIdentity)
     assert fake.tokens and all(tok.startswith("Bearer k8s-aws-v1.") for tok in fake.tokens), fake.tokens
     kubeconfig = (tmp_path / ".obsctl" / "dev" / "kubeconfig").read_text()
     assert fake.url in kubeconfig and "obsctl.tools.aws_token" in kubeconfig
     assert not (tmp_path / ".obsctl" / "dev" / "terraform").exists()  # no plan, no apply
+
+
+def test_a_cluster_the_state_names_but_eks_lacks_is_refused(fake_aws: str, tmp_path: Path) -> None:  # noqa: F811
+    """Recreating the cluster is the AWS layer's job, not CI's: exit 2 with the admin's command."""
+    bucket(fake_aws, state_document(outputs()))
+    t = ci_target(tmp_path, fake_aws)
+    t.read_state()
+    with pytest.raises(InputError) as info:
+        t._cluster_active_stage(timeout=0)
+    assert info.value.message == f"EKS cluster {CLUSTER} does not exist, though the Terraform state names it"
+    assert "run a full `obsctl up --env dev` with admin credentials" in (info.value.hint or "")

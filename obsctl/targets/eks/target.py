@@ -331,6 +331,11 @@ class EksTarget:
         while True:
             c = self.aws.describe_cluster(self.cluster_name)
             if c is None:
+                if self.skip_terraform:  # the state names it, EKS does not have it: not CI's to create
+                    raise InputError(
+                        f"EKS cluster {self.cluster_name} does not exist, though the Terraform state names it",
+                        f"run a full `obsctl up --env {self.env.name}` with admin credentials",
+                    )
                 raise ToolError(f"EKS cluster {self.cluster_name} does not exist after apply", "re-run obsctl up")
             status = c.get("status")
             if status == "ACTIVE":
