@@ -209,12 +209,18 @@ def cli(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str
     )
 
 
-def test_cli_up_skip_terraform_refuses_a_never_applied_layer(fake_aws: str, tmp_path: Path) -> None:  # noqa: F811
-    """No terminal, --yes as in CI: preflight passes (moto's STS, terraform, helm), then the
-    read-only state read refuses, exit 2, one error line and its hint, and nothing rendered."""
+@pytest.mark.parametrize("yes", [["--yes"], []], ids=["yes", "no-terminal-no-yes"])
+def test_cli_up_skip_terraform_refuses_a_never_applied_layer(
+    fake_aws: str,  # noqa: F811
+    tmp_path: Path,
+    yes: list[str],
+) -> None:
+    """No terminal, as in CI: preflight passes (moto's STS, terraform, helm), then the read-only
+    state read refuses, exit 2, one error line and its hint, and nothing rendered. Without --yes
+    too: --skip-terraform creates nothing in AWS, so there is no cost question to ask."""
     bucket(fake_aws, None)
     project(tmp_path)
-    res = cli(tmp_path, fake_aws, "up", "--env", "dev", "--yes", "--skip-terraform")
+    res = cli(tmp_path, fake_aws, "up", "--env", "dev", *yes, "--skip-terraform")
     assert res.returncode == 2, res.stdout + res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 2 and "Traceback" not in res.stderr, res.stderr
