@@ -104,6 +104,26 @@ def _root(
         os.environ["OBSCTL_DEBUG"] = "1"
 
 
+SkipTerraformOpt = Annotated[
+    bool,
+    typer.Option(
+        "--skip-terraform",
+        help="eks: the Kubernetes layer only. No Terraform plan/apply; the AWS layer's outputs are read"
+        " read-only from its state (what the CI deploy role may do). Needs one full `up` with admin credentials first.",
+    ),
+]
+
+
+def _check_skip_terraform(e: Any, skip_terraform: bool) -> None:
+    if skip_terraform and e.target != "eks":
+        from obsctl.errors import InputError
+
+        raise InputError(
+            f"--skip-terraform is for eks environments; {e.name} is a {e.target} environment (no Terraform)",
+            "drop --skip-terraform",
+        )
+
+
 @app.command()
 def up(
     env: EnvOpt = None,
@@ -111,13 +131,15 @@ def up(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not ask before creating billable resources (eks).")
     ] = False,
+    skip_terraform: SkipTerraformOpt = False,
 ) -> None:
     """Bring the platform up (idempotent: a second run changes nothing)."""
     from obsctl import lifecycle
     from obsctl.targets import get_target
 
     e = _load(config, env)
-    if e.target == "eks" and not yes and not sys.stdin.isatty():
+    _check_skip_terraform(e, skip_terraform)
+    if e.target == "eks" and not yes and not skip_terraform and not sys.stdin.isatty():
         from obsctl.errors import InputError
 
         raise InputError(
@@ -128,6 +150,8 @@ def up(
     started = time.monotonic()
     observer = _RichObserver()
     target: Any = get_target(e)
+    if skip_terraform:  # eks only (checked above)
+        target.skip_terraform = True
     if e.target == "eks" and not yes:
         target.confirm = lambda question: _ask(observer, question)
     lifecycle.up(e, observer, target=target)
@@ -209,13 +233,19 @@ def verify(
             "--junit", help="Also write a JUnit XML report to this file (a folder: obsctl-verify-ENV.xml in it)."
         ),
     ] = None,
+    skip_terraform: SkipTerraformOpt = False,
 ) -> None:
     """Run the verification checklist; exit 1 if any check fails."""
     from obsctl import lifecycle
     from obsctl.errors import ObsctlError
+    from obsctl.targets import get_target
     from obsctl.verify import report
 
     e = _load(config, env)
+    _check_skip_terraform(e, skip_terraform)
+    target: Any = get_target(e)
+    if skip_terraform:  # eks only (checked above)
+        target.skip_terraform = True
     live = output == Output.table
 
     def show(r: Result) -> None:
@@ -224,7 +254,7 @@ def verify(
 
     unrecorded = None
     try:
-        results = lifecycle.verify(e, fire_drill, on_result=show)
+        results = lifecycle.verify(e, fire_drill, on_result=show, target=target)
     except lifecycle.ResultsNotRecorded as exc:  # the state dir is broken: still show what was checked
         results, unrecorded = exc.results, exc
     if output == Output.json:

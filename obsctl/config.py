@@ -486,8 +486,8 @@ class GithubOidcSettings(_Model):
     )
     policy_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/.+$")]] = Field(
         default_factory=list,
-        description="Managed policies added to the role for the Terraform run `obsctl up` makes from CI"
-        " (it reads every resource of the AWS layer and its state); none by default.",
+        description="Managed policies added to the role beyond what `obsctl up --skip-terraform` needs (granted:"
+        " push to the ECR repository, reach the cluster, read the Terraform state); none by default, none needed.",
     )
 
     @field_validator("branches")

@@ -15,9 +15,15 @@
 #   `obsctl verify` make, which AWS cannot scope to a resource.
 # - In Kubernetes: an EKS access entry on this cluster only. It is cluster
 #   admin because `obsctl up` installs CRDs, ClusterRoles and webhooks.
-# - `policy_arns` adds what the user decides Terraform may do from CI
-#   (`obsctl up` on an eks environment runs Terraform, which reads every
-#   resource of this configuration and its state); none by default.
+# - The Terraform state, read-only (`terraform_state`, from aws.backend):
+#   `obsctl up --skip-terraform` in CI reads the AWS layer's outputs with
+#   `terraform init` + `terraform output`, which get the state object and list
+#   the bucket under the workspace prefix `env:/` (the S3 backend asks which
+#   workspaces exist); no lock is taken, nothing is written. kms:Decrypt on the
+#   state's key only when aws.backend.kms_key_id is set, only through S3.
+#   Planning or applying the AWS layer stays with an administrator.
+# - `policy_arns` adds what the user decides to grant beyond that (e.g. a
+#   full `obsctl up` from CI); none by default.
 ################################################################################
 
 locals {
@@ -28,6 +34,18 @@ locals {
     [for branch in try(var.github_oidc.branches, []) : "repo:${local.github_repository}:ref:refs/heads/${branch}"],
     try(var.github_oidc.environment, null) == null ? [] : ["repo:${local.github_repository}:environment:${var.github_oidc.environment}"],
   )
+  # the S3 backend lists `<workspace_key_prefix>/` on init and output; obsctl keeps the default "env:"
+  state_workspace_prefix = "env:/"
+  state_kms_key_id       = try(var.terraform_state.kms_key_id, null)
+  state_kms_alias = local.state_kms_key_id == null ? null : (
+    startswith(local.state_kms_key_id, "alias/") ? local.state_kms_key_id : try(regex(":(alias/.+)$", local.state_kms_key_id)[0], null)
+  )
+  state_kms_resource = local.state_kms_key_id == null ? null : (
+    local.state_kms_alias != null ? "arn:${local.partition}:kms:${var.terraform_state.region}:${local.account_id}:key/*" : (
+      startswith(local.state_kms_key_id, "arn:") ? local.state_kms_key_id : "arn:${local.partition}:kms:${var.terraform_state.region}:${local.account_id}:key/${local.state_kms_key_id}"
+    )
+  )
+
   github_oidc_provider_arn = try(coalesce(
     try(var.github_oidc.provider_arn, null),
     try(aws_iam_openid_connect_provider.github[0].arn, null),
@@ -133,6 +151,51 @@ data "aws_iam_policy_document" "github_actions" {
       "ssm:DescribeInstanceInformation",
     ]
     resources = ["*"] # these List/Describe calls support no resource-level permissions
+  }
+
+  dynamic "statement" {
+    for_each = var.terraform_state == null ? [] : [var.terraform_state]
+    content {
+      sid       = "ReadThisStateOnly"
+      actions   = ["s3:GetObject"]
+      resources = ["arn:${local.partition}:s3:::${statement.value.bucket}/${statement.value.key}"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.terraform_state == null ? [] : [var.terraform_state]
+    content {
+      sid       = "ListTheStateBucketUnderTheWorkspacePrefixOnly"
+      actions   = ["s3:ListBucket"]
+      resources = ["arn:${local.partition}:s3:::${statement.value.bucket}"]
+      condition {
+        test     = "StringEquals"
+        variable = "s3:prefix"
+        values   = [local.state_workspace_prefix]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.state_kms_key_id == null ? [] : [var.terraform_state]
+    content {
+      sid       = "DecryptTheStateThroughS3Only"
+      actions   = ["kms:Decrypt"]
+      resources = [local.state_kms_resource]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["s3.${statement.value.region}.amazonaws.com"]
+      }
+      dynamic "condition" {
+        for_each = local.state_kms_alias == null ? [] : [local.state_kms_alias]
+        content {
+          test     = "ForAnyValue:StringEquals"
+          variable = "kms:ResourceAliases"
+          values   = [condition.value]
+        }
+      }
+    }
   }
 }
 

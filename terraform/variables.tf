@@ -279,7 +279,7 @@ variable "ecr_repository_name" {
 }
 
 variable "github_oidc" {
-  description = "GitHub Actions deploy role assumed through GitHub's OIDC provider, or null for none. `repository` (owner/name) and `branches` whose workflows may assume it; `environment`, the GitHub environment whose jobs may (its required reviewers and deployment-branch rule guard it); `provider_arn`, an existing IAM OIDC provider for token.actions.githubusercontent.com (null: create one, there can be only one per account); `policy_arns`, managed policies added for what `obsctl up` also runs in CI (Terraform reads the whole AWS layer and its state)"
+  description = "GitHub Actions deploy role assumed through GitHub's OIDC provider, or null for none. `repository` (owner/name) and `branches` whose workflows may assume it; `environment`, the GitHub environment whose jobs may (its required reviewers and deployment-branch rule guard it); `provider_arn`, an existing IAM OIDC provider for token.actions.githubusercontent.com (null: create one, there can be only one per account); `policy_arns`, managed policies added beyond what `obsctl up --skip-terraform` and `obsctl verify --skip-terraform` need (those are granted: see github_oidc.tf); none needed"
   type = object({
     repository   = string
     branches     = list(string)
@@ -331,4 +331,15 @@ variable "node_autoscaler" {
     condition     = contains(["none", "cluster-autoscaler"], var.node_autoscaler)
     error_message = "node_autoscaler must be 'none' or 'cluster-autoscaler'."
   }
+}
+
+variable "terraform_state" {
+  description = "Where this configuration's state is kept (obsctl.yaml `aws.backend`): `bucket`, `key`, the bucket's `region` and `kms_key_id` (null: SSE-S3), or null for local state. The GitHub Actions deploy role may read exactly that object, so `obsctl up --skip-terraform` can read the outputs from CI"
+  type = object({
+    bucket     = string
+    key        = string
+    region     = string
+    kms_key_id = optional(string)
+  })
+  default = null
 }

@@ -429,12 +429,14 @@ class TerraformRunner:
             )
         return found
 
-    def init(self) -> str:
+    def init(self, reconfigure: bool = False) -> str:
         """`terraform init` without -reconfigure: a changed backend must be migrated on purpose,
-        never silently restarted with empty state."""
+        never silently restarted with empty state. `reconfigure` only where the directory holds
+        no state of its own (the eks target's read-only view of its state)."""
+        flag = IsFlagged if reconfigure else IsNotFlagged
         self._run(
             "init",
-            lambda tf: tf.init(reconfigure=IsNotFlagged, input=False, lock_timeout=self.lock_timeout),
+            lambda tf: tf.init(reconfigure=flag, input=False, lock_timeout=self.lock_timeout),
         )
         return "initialized"
 

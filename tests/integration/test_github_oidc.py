@@ -236,10 +236,12 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work
 
 
-def plan(work: Path, tmp_path: Path, github_oidc: dict[str, Any] | None) -> dict[str, Any]:
-    """The JSON plan for the tfvars obsctl renders, with `github_oidc` replaced."""
+def plan(work: Path, tmp_path: Path, github_oidc: dict[str, Any] | None, **state: Any) -> dict[str, Any]:
+    """The JSON plan for the tfvars obsctl renders, with `github_oidc` replaced (and attributes
+    of `terraform_state`, from `aws.backend`, when given)."""
     tfvars = json.loads(EksTarget(load(tmp_path)).tfvars())
     tfvars["github_oidc"] = github_oidc
+    tfvars["terraform_state"].update(state)
     var_file = tmp_path / "t.tfvars.json"
     var_file.write_text(json.dumps(tfvars))
     out = tmp_path / "plan.bin"
@@ -310,6 +312,51 @@ def test_plan_permissions_are_this_repository_and_this_cluster(pinned: dict[str,
             actions = listed(statement["Action"])
             assert sid in ("EcrLogin", "ReadOnlyDescribesWithoutResourceScope"), sid
             assert all(a == "ecr:GetAuthorizationToken" or ":Describe" in a for a in actions), actions
+
+
+STATE_ARN = "arn:aws:s3:::tf-state/obsctl/prod/terraform.tfstate"  # aws.backend's default key for prod
+
+
+def test_plan_reads_exactly_the_state_object_and_nothing_more(pinned: dict[str, Any]) -> None:
+    """What `obsctl up --skip-terraform` needs (terraform init + output on the S3 backend, seen
+    against moto in tests/integration/test_eks_skip_terraform.py): get the state object, list
+    the bucket under the workspace prefix only. No write, no lock file, no KMS with SSE-S3."""
+    statements = {s["Sid"]: s for s in policy(pinned, "github_actions")["Statement"]}
+    read = statements["ReadThisStateOnly"]
+    assert (read["Action"], read["Resource"]) == ("s3:GetObject", STATE_ARN)
+    listing = statements["ListTheStateBucketUnderTheWorkspacePrefixOnly"]
+    assert (listing["Action"], listing["Resource"]) == ("s3:ListBucket", "arn:aws:s3:::tf-state")
+    assert listing["Condition"] == {"StringEquals": {"s3:prefix": "env:/"}}
+    actions = [a for st in statements.values() for a in listed(st["Action"])]
+    assert [a for a in actions if a.startswith("s3:")] == ["s3:GetObject", "s3:ListBucket"]
+    assert not [a for a in actions if a.startswith(("kms:", "dynamodb:"))]
+
+
+@pytest.mark.parametrize(
+    ("kms_key_id", "resource", "alias"),
+    [
+        (
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            None,
+        ),
+        ("arn:aws:kms:eu-west-2:123456789012:key/k", "arn:aws:kms:eu-west-2:123456789012:key/k", None),
+        ("alias/tf-state", "arn:aws:kms:eu-west-1:123456789012:key/*", "alias/tf-state"),
+    ],
+)
+def test_plan_decrypts_the_state_only_when_it_is_kms_encrypted(
+    workdir: Path, tmp_path: Path, kms_key_id: str, resource: str, alias: str | None
+) -> None:
+    oidc = {"repository": "acme/shop", "branches": ["main"], "provider_arn": PROVIDER_OIDC}
+    statements = {
+        s["Sid"]: s for s in policy(plan(workdir, tmp_path, oidc, kms_key_id=kms_key_id), "github_actions")["Statement"]
+    }
+    decrypt = statements["DecryptTheStateThroughS3Only"]
+    assert (decrypt["Action"], decrypt["Resource"]) == ("kms:Decrypt", resource)
+    want: dict[str, Any] = {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
+    if alias:
+        want["ForAnyValue:StringEquals"] = {"kms:ResourceAliases": alias}
+    assert decrypt["Condition"] == want
 
 
 def test_plan_creates_the_provider_when_none_is_given(workdir: Path, tmp_path: Path) -> None:

@@ -274,6 +274,18 @@ def test_eks_working_dir_drives_real_terraform(tmp_path: Path) -> None:
     assert "cluster obsctl-drv at https://" in t._outputs_stage()  # cluster_name came from the tfvars
     t.write_kubeconfig()
     assert (t.kubeconfig.stat().st_mode & 0o777) == 0o600
+    # `--skip-terraform` (the CI deploy role): the same outputs through the read-only view of the
+    # state, a directory with the backend only (here the local state file); the state untouched
+    state = (work / "terraform.tfstate").read_bytes()
+    ci = EksTarget(env, terraform_source=src)
+    ci.skip_terraform = True
+    assert ci.read_state().startswith("11 outputs read (read-only); cluster obsctl-drv at https://")
+    assert ci.outputs() == t.outputs(refresh=True)
+    view = tmp_path / ".obsctl" / "dev" / "terraform-state"
+    assert sorted(p.name for p in view.iterdir()) == [".terraform", "backend.tf.json"]
+    local = json.loads((view / "backend.tf.json").read_text())["terraform"]["backend"]["local"]
+    assert local == {"path": str((work / "terraform.tfstate").resolve())}
+    assert (work / "terraform.tfstate").read_bytes() == state
     # a removed .tf disappears from the working dir; a second render changes nothing else
     (src / "fixture_vars.tf").unlink()
     out = t.render_terraform()

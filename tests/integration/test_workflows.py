@@ -153,6 +153,8 @@ def test_the_deploy_job_pushes_then_deploys_that_digest() -> None:
     assert steps[up]["env"]["OBSCTL_APP_IMAGE_DIGEST"] == digest
     assert steps[verify]["env"]["OBSCTL_APP_IMAGE_DIGEST"] == digest
     assert "--yes" in steps[up]["run"]
+    # the role reaches the cluster and reads the state; it cannot plan/apply the AWS layer
+    assert "--skip-terraform" in steps[up]["run"] and "--skip-terraform" in steps[verify]["run"]
 
 
 def test_the_pull_request_workflow_runs_every_check_the_issue_names() -> None:

@@ -121,6 +121,19 @@ def test_tfvars_carry_the_config(tmp_path: Path) -> None:
     assert "profile" not in v and "backend" not in v  # not Terraform variables
 
 
+def test_tfvars_name_the_state_object_the_backend_uses(tmp_path: Path) -> None:
+    """terraform_state (the deploy role may read exactly that object) is aws.backend's bucket
+    and key as backend.tf.json has them; null with local state."""
+    t = target(tmp_path, FULL)
+    s3 = json.loads(t.backend())["terraform"]["backend"]["s3"]
+    state = json.loads(t.tfvars())["terraform_state"]
+    assert state == {"bucket": s3["bucket"], "key": s3["key"], "region": s3["region"], "kms_key_id": "alias/tf"}
+    keyed = FULL.replace("{bucket: tf-state, kms_key_id: alias/tf}", "{bucket: b, key: k/s.tfstate, region: us-east-2}")
+    state = json.loads(target(tmp_path, keyed).tfvars())["terraform_state"]
+    assert state == {"bucket": "b", "key": "k/s.tfstate", "region": "us-east-2", "kms_key_id": None}
+    assert json.loads(target(tmp_path, MINIMAL).tfvars())["terraform_state"] is None
+
+
 def test_backend_s3_with_native_locking(tmp_path: Path) -> None:
     s3 = json.loads(target(tmp_path, FULL).backend())["terraform"]["backend"]["s3"]
     assert s3 == {

@@ -22,7 +22,7 @@ from obsctl.config import EksEnv, Environment, duration_seconds
 from obsctl.console import Reporter, silent
 from obsctl.errors import InputError, ObsctlError, PreflightError, ToolError, WaitTimeout
 from obsctl.targets.base import Health, Rendered, Stage, StatusRow
-from obsctl.targets.eks import kubeconfig, workdir
+from obsctl.targets.eks import kubeconfig, stateview, workdir
 from obsctl.targets.eks.prices import CostEstimate, estimate_cost
 from obsctl.tools import binaries
 
@@ -103,6 +103,11 @@ class EksTarget:
         self._outputs: dict[str, Any] | None = None
         self._outputs_lock = threading.Lock()
         self._cluster_live: bool | None = None
+        # `--skip-terraform`: the Kubernetes layer only, the AWS layer's outputs read from its
+        # state through a read-only view (what the narrow CI deploy role can do); never plan/apply
+        self.skip_terraform = False
+        self.state_view = self.state / "terraform-state"
+        self._view_ready = False
 
     # -- adapters (imported lazily: `obsctl --help` must not pay for boto3) -----------------
 
@@ -114,11 +119,19 @@ class EksTarget:
 
     @cached_property
     def terraform(self) -> TerraformRunner:
+        return self._terraform_in(self.workdir)
+
+    @cached_property
+    def state_reader(self) -> TerraformRunner:
+        """Terraform in the read-only view of the state (stateview): init and output only."""
+        return self._terraform_in(self.state_view)
+
+    def _terraform_in(self, directory: Path) -> TerraformRunner:
         from obsctl.tools.terraform import TerraformRunner
 
         env = {"AWS_PROFILE": self.aws_settings.profile} if self.aws_settings.profile else {}
         return TerraformRunner(
-            self.workdir,
+            directory,
             self.log_dir,
             binary=binaries.find("terraform") or "terraform",
             lock_timeout=self.aws_settings.terraform_lock_timeout,
@@ -175,7 +188,7 @@ class EksTarget:
                 f" obsctl writes its own kubeconfig ({self.kubeconfig}) for the new cluster",
                 "remove those two keys from the eks environment",
             )
-        found = self.terraform.version()
+        found = (self.state_reader if self.skip_terraform else self.terraform).version()
         if self.aws_settings.backend is not None and found < MIN_TERRAFORM_S3_LOCKFILE:
             raise PreflightError(
                 f"terraform {'.'.join(map(str, found))} cannot lock S3 state natively (use_lockfile needs >= 1.10)",
@@ -270,8 +283,37 @@ class EksTarget:
         """Terraform's outputs (cached; verify's concurrent checks share one read)."""
         with self._outputs_lock:
             if self._outputs is None or refresh:
-                self._outputs = self.terraform.outputs()
+                self._outputs = self._view_outputs() if self.skip_terraform else self.terraform.outputs()
             return self._outputs
+
+    def _view_outputs(self) -> dict[str, Any]:
+        """Outputs through the read-only view of the state, initialized once per run."""
+        if not self._view_ready:
+            local_state = self.workdir / "terraform.tfstate"
+            stateview.render(self.state_view, self.aws_settings, self.env.name, local_state, self.aws.endpoint_url)
+            self.state_reader.init(reconfigure=True)  # the view holds no state of its own
+            self._view_ready = True
+        return self.state_reader.outputs()
+
+    def read_state(self) -> str:
+        """The AWS layer's outputs through the read-only view of its state (`--skip-terraform`):
+        refused (exit 2) when that layer was never applied, since only a full `up` creates it."""
+        out = self.outputs(refresh=True)
+        missing = [k for k in REQUIRED_OUTPUTS if out.get(k) in (None, "", [], {})]
+        if missing:
+            where = stateview.where(self.aws_settings, self.env.name, self.workdir / "terraform.tfstate")
+            never = "has no outputs" if not out else f"lacks {', '.join(missing)}"
+            raise InputError(
+                f"the AWS layer of {self.env.name} was never applied: its Terraform state ({where}) {never}",
+                f"run a full `obsctl up --env {self.env.name}` with admin credentials first;"
+                " --skip-terraform only deploys the Kubernetes layer onto it",
+            )
+        if out["eks_cluster_name"] != self.cluster_name:
+            raise InputError(
+                f"the Terraform state holds cluster {out['eks_cluster_name']}, obsctl.yaml says {self.cluster_name}",
+                f"point aws.backend at {self.env.name}'s state, or fix aws.cluster_name",
+            )
+        return f"{len(out)} outputs read (read-only); cluster {out['eks_cluster_name']} at {out['cluster_endpoint']}"
 
     def _outputs_stage(self) -> str:
         out = self.outputs(refresh=True)
@@ -289,6 +331,11 @@ class EksTarget:
         while True:
             c = self.aws.describe_cluster(self.cluster_name)
             if c is None:
+                if self.skip_terraform:  # the state names it, EKS does not have it: not CI's to create
+                    raise InputError(
+                        f"EKS cluster {self.cluster_name} does not exist, though the Terraform state names it",
+                        f"run a full `obsctl up --env {self.env.name}` with admin credentials",
+                    )
                 raise ToolError(f"EKS cluster {self.cluster_name} does not exist after apply", "re-run obsctl up")
             status = c.get("status")
             if status == "ACTIVE":
@@ -335,6 +382,8 @@ class EksTarget:
         return "; ".join(details)
 
     def up_stages(self) -> list[Stage]:
+        if self.skip_terraform:
+            return self._kubernetes_layer_up_stages()
         return [
             Stage("aws preflight", self._preflight_stage, changes=False),
             Stage("confirm", self._confirm_stage, changes=False),
@@ -346,6 +395,20 @@ class EksTarget:
             Stage("kubeconfig", self._kubeconfig_stage),
             *self._kubernetes_stages("up", False),
         ]
+
+    def _kubernetes_layer_up_stages(self) -> list[Stage]:
+        """`up --skip-terraform`: no cost estimate, no plan or apply; the outputs come from the
+        state read-only, then the cluster, the kubeconfig and the Kubernetes layer as a full up."""
+        return [
+            Stage("aws preflight", self._skip_preflight_stage, changes=False),
+            Stage("terraform outputs (read-only)", self.read_state, changes=False),
+            Stage("eks cluster active", self._cluster_active_stage, changes=False),
+            Stage("kubeconfig", self._kubeconfig_stage),
+            *self._kubernetes_stages("up", False),
+        ]
+
+    def _skip_preflight_stage(self) -> str:
+        return f"{self.check_credentials()}; {self.check_tools()}"
 
     def down_stages(self, purge: bool) -> list[Stage]:
         k8s = [Stage(s.name, self._if_cluster(s.run), s.changes) for s in self._kubernetes_stages("down", purge)]
