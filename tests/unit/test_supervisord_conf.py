@@ -42,7 +42,8 @@ def test_hostile_project_path_round_trips(tmp_path: Path) -> None:
     assert prom[1] == f"--config.file={target.rendered}/prometheus.yml", prom
     assert prom[2] == f"--storage.tsdb.path={target.data_dir}/prometheus", prom
     sink = shlex.split(programs["sink"].command)
-    assert sink[-2:] == ["--record", str(target.sink_file)], sink
+    assert sink[sink.index("--record") + 1] == str(target.sink_file), sink
+    assert sink[-2:] == ["--tls-key", str(target.smtp_key)], sink
     app = programs["app-0"]
     assert app.directory == str(project)
     assert app.environment["PYTHONPATH"] == str(project / "app")
@@ -52,7 +53,7 @@ def test_hostile_project_path_round_trips(tmp_path: Path) -> None:
     import yaml
 
     prom_yml = yaml.safe_load((target.rendered / "prometheus.yml").read_text())
-    assert prom_yml["rule_files"] == [str(target.rendered / "rules/fastapi.rules.yaml")]
+    assert prom_yml["rule_files"][0] == str(target.rendered / "rules/fastapi.rules.yaml")
 
 
 def test_environment_values_round_trip_through_supervisors_parser() -> None:
