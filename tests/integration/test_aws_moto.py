@@ -615,8 +615,9 @@ def test_volume_check_wants_encrypted_gp3_volumes_with_the_cluster_tag(fake_aws:
 
 
 def _up_without_aws(tmp_path: Path, home: Path, columns: int) -> subprocess.CompletedProcess[str]:
-    """`obsctl up --env dev` through the real CLI with no AWS or obsctl variables, HOME at `home`,
-    and a `terraform` on PATH that only leaves tmp_path/terraform-ran behind if it is ever run."""
+    """`obsctl up --env dev --yes` through the real CLI with no AWS or obsctl variables, HOME at
+    `home`, and a `terraform` on PATH that only leaves tmp_path/terraform-ran behind if it is ever
+    run (--yes: with no terminal, `up` on eks otherwise refuses before it looks for credentials)."""
     recorder = tmp_path / "bin"
     recorder.mkdir()
     (recorder / "terraform").write_text(f"#!/bin/sh\ntouch {tmp_path}/terraform-ran\n")
@@ -624,7 +625,7 @@ def _up_without_aws(tmp_path: Path, home: Path, columns: int) -> subprocess.Comp
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OBSCTL_"))}
     env.update(HOME=str(home), COLUMNS=str(columns), PATH=f"{recorder}:{env.get('PATH', '')}")
     return subprocess.run(
-        [sys.executable, "-m", "obsctl", "up", "--env", "dev"],
+        [sys.executable, "-m", "obsctl", "up", "--env", "dev", "--yes"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
