@@ -349,7 +349,8 @@ class LocalTarget:
         conf = r.render_template(
             TEMPLATES, "supervisord.conf.j2", {**ctx, "ini": ini, "programs": programs, "app_group": apps}
         )
-        put("supervisord.conf", conf, secret=bool(grafana))
+        # always 0600: it holds the keys obsctl's sink accepts (OBSCTL_WIRE_*), and Grafana's password when installed
+        put("supervisord.conf", conf, secret=True)
         return out
 
     # -- preflight -------------------------------------------------------------------------
