@@ -254,7 +254,7 @@ def heartbeat_check(alerting: AlertingSettings, sink: Sink, secret: Callable[[st
 
 
 def local_checks(t: LocalTarget) -> list[Check]:
-    alerting = t.spec.alerting
+    alerting = t.alerting  # `sink: obsctl` receivers pointed at this target's own sink
     return [
         *routing_checks(alerting, f"{t.url('sink')}/"),
         heartbeat_check(alerting, t.sink, _secret(t), t.url("sink")),
@@ -264,7 +264,7 @@ def local_checks(t: LocalTarget) -> list[Check]:
 def local_delivery(t: LocalTarget, labels: dict[str, str], since: float) -> list[Check]:
     """After a drill journey: each receiver its alert (`labels`, as the rule sets them) is routed
     to got the page and the resolve, in its own wire format, at obsctl's sink."""
-    return delivery_checks(t.spec.alerting, t.sink, _secret(t), t.url("sink"), t.ports.smtp, labels, lambda: since)
+    return delivery_checks(t.alerting, t.sink, _secret(t), t.url("sink"), t.ports.smtp, labels, lambda: since)
 
 
 def _secret(t: LocalTarget) -> Callable[[str], str]:
