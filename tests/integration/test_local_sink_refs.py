@@ -133,3 +133,16 @@ def test_obsctls_own_sink_is_refused_on_a_cluster_target(target: str) -> None:
     msg = info.value.message
     assert "alerting.receivers[1].sink: obsctl's own sink runs only on the local target" in msg, msg
     assert f"not {target}" in msg and "\n" not in msg
+
+
+def test_without_an_obsctl_yaml_the_shipped_local_env_trusts_the_cert_where_state_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No obsctl.yaml found: obsctl's default config is used and state goes under XDG_STATE_HOME,
+    not next to that config; the e-mail receiver's CA is the certificate `up` makes there."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    t = LocalTarget(c.load(None))
+    assert t.state == tmp_path / "xdg/obsctl/local"
+    ca = [mail.ca_file for rec in t.alerting.receivers for mail in rec.email]
+    assert ca == [str(t.smtp_cert)] and str(t.smtp_cert).startswith(str(tmp_path / "xdg"))
