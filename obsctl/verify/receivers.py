@@ -114,7 +114,7 @@ def expectations(
             return None
         out.append(("webhook", _belongs("webhook", target=rec.name)))
     for s in rec.slack:
-        url = secret(s.api_url_env)
+        url = secret(s.api_url_env or "")
         if not _is_sink(url, sink_base):
             return None
         path = urlsplit(url).path
@@ -122,12 +122,12 @@ def expectations(
     for pd in rec.pagerduty:
         if not pd.url or not _is_sink(pd.url, sink_base):
             return None
-        key = secret(pd.routing_key_env)[:4] + "…"
+        key = secret(pd.routing_key_env or "")[:4] + "…"
         out.append(("pagerduty", _belongs("pagerduty", target=key)))
     for og in rec.opsgenie:
         if not og.api_url or not _is_sink(og.api_url, sink_base):
             return None
-        key = secret(og.api_key_env)[:4] + "…"
+        key = secret(og.api_key_env or "")[:4] + "…"
         out.append(("opsgenie", _belongs("opsgenie", target=key)))
     for mail in rec.email:
         if mail.smarthost not in (f"127.0.0.1:{smtp_port}", f"localhost:{smtp_port}"):
