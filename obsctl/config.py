@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -148,7 +148,8 @@ class ScrapeSettings(_Model):
 
 
 class WebhookReceiver(_Model):
-    """A webhook. Give `url`, or `url_env` to read it from an environment variable (a secret)."""
+    """A webhook. Give `url`, or `url_env` to read it from an environment variable (a secret);
+    neither with the receiver's `sink: obsctl`."""
 
     url: str | None = Field(None, pattern=r"^https?://", description="Webhook URL (not a secret).")
     url_env: str | None = Field(None, description="Environment variable that holds the URL (a secret).")
@@ -156,7 +157,7 @@ class WebhookReceiver(_Model):
 
     @model_validator(mode="after")
     def _one_source(self) -> WebhookReceiver:
-        if (self.url is None) == (self.url_env is None):
+        if self.url is not None and self.url_env is not None:
             raise ValueError("give exactly one of url or url_env")
         return self
 
@@ -164,7 +165,7 @@ class WebhookReceiver(_Model):
 class SlackReceiver(_Model):
     """A Slack incoming webhook; the URL is a secret, so it is only read from the environment."""
 
-    api_url_env: str = Field(..., description="Environment variable that holds the Slack webhook URL.")
+    api_url_env: str | None = Field(None, description="Environment variable that holds the Slack webhook URL.")
     channel: str = Field(..., description="Channel, e.g. #alerts.")
     send_resolved: bool = Field(True, description="Also notify when the alert resolves.")
 
@@ -194,7 +195,7 @@ HostPort = Annotated[str, _matching(r"^[A-Za-z0-9.-]+:[0-9]{1,5}$", "host:port (
 class PagerDutyReceiver(_Model):
     """PagerDuty Events API v2. The routing (integration) key is a secret: only read from the environment."""
 
-    routing_key_env: EnvVar = Field(..., description="Environment variable that holds the routing key.")
+    routing_key_env: EnvVar | None = Field(None, description="Environment variable that holds the routing key.")
     url: HttpUrl | None = Field(
         None, description="Events API URL override (default PagerDuty's); locally obsctl's own sink."
     )
@@ -209,7 +210,7 @@ class EmailReceiver(_Model):
 
     to: Address = Field(..., description="Recipient address.")
     sender: Address = Field(..., alias="from", description="From address.")
-    smarthost: HostPort = Field(..., description="SMTP server as host:port (e.g. smtp.example.com:587).")
+    smarthost: HostPort | None = Field(None, description="SMTP server as host:port (e.g. smtp.example.com:587).")
     auth_username: str | None = Field(None, description="SMTP AUTH user name (not a secret).")
     auth_password_env: EnvVar | None = Field(None, description="Environment variable that holds the SMTP password.")
     ca_file: str | None = Field(
@@ -232,12 +233,22 @@ class EmailReceiver(_Model):
 class OpsgenieReceiver(_Model):
     """Opsgenie Alert API (v2). The API key is a secret: only read from the environment."""
 
-    api_key_env: EnvVar = Field(..., description="Environment variable that holds the Opsgenie API key.")
+    api_key_env: EnvVar | None = Field(None, description="Environment variable that holds the Opsgenie API key.")
     api_url: HttpUrl | None = Field(
         None, description="API base URL override (default api.opsgenie.com; EU accounts: api.eu.opsgenie.com)."
     )
     priority: Literal["P1", "P2", "P3", "P4", "P5"] | None = Field(None, description="Alert priority.")
     send_resolved: bool = Field(True, description="Also close the Opsgenie alert when the alert resolves.")
+
+
+# Per integration: (one of these says where it delivers, what `sink: obsctl` supplies instead)
+OWN_SINK_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "webhooks": (("url", "url_env"), ("url", "url_env")),
+    "slack": (("api_url_env",), ("api_url_env",)),
+    "pagerduty": (("routing_key_env",), ("routing_key_env", "url")),
+    "email": (("smarthost",), ("smarthost", "auth_username", "auth_password_env", "ca_file", "insecure_skip_verify")),
+    "opsgenie": (("api_key_env",), ("api_key_env", "api_url")),
+}
 
 
 class Receiver(_Model):
@@ -249,6 +260,28 @@ class Receiver(_Model):
     pagerduty: list[PagerDutyReceiver] = Field(default_factory=list, description="PagerDuty (Events v2) targets.")
     email: list[EmailReceiver] = Field(default_factory=list, description="E-mail targets.")
     opsgenie: list[OpsgenieReceiver] = Field(default_factory=list, description="Opsgenie targets.")
+    sink: Literal["obsctl"] | None = Field(
+        None,
+        description="`obsctl`: every integration goes to obsctl's own local sink for its type; the local target"
+        " supplies where (from local.ports, state_dir) and the credentials. Local target only.",
+    )
+
+    @model_validator(mode="after")
+    def _where_it_goes(self) -> Receiver:
+        """Without `sink`, each integration names where it delivers; with `sink: obsctl`, none may (obsctl does)."""
+        for kind, (needed, supplied) in OWN_SINK_FIELDS.items():
+            for j, item in enumerate(getattr(self, kind)):
+                given = [f for f in supplied if f in item.model_fields_set]
+                if self.sink and given:
+                    raise ValueError(
+                        f"{kind}[{j}].{given[0]}: sink: obsctl supplies it (obsctl's own {kind} sink);"
+                        " remove it, or remove sink to deliver elsewhere"
+                    )
+                if not self.sink and not any(getattr(item, f) is not None for f in needed):
+                    raise ValueError(f"{kind}[{j}]: give {' or '.join(needed)} (or sink: obsctl on the local target)")
+        if self.sink and not any(getattr(self, kind) for kind in OWN_SINK_FIELDS):
+            raise ValueError(f"sink: obsctl needs an integration to deliver ({', '.join(OWN_SINK_FIELDS)})")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -601,6 +634,18 @@ class _EnvBase(_Model):
     app: AppSettings = Field(default_factory=AppSettings, description="The FastAPI service.")
     scrape: ScrapeSettings = Field(default_factory=ScrapeSettings, description="Scraping and evaluation.")
     alerting: AlertingSettings = Field(default_factory=AlertingSettings, description="Alert routing.")
+
+    @model_validator(mode="after")
+    def _own_sink_is_local(self) -> Self:
+        """obsctl's own sinks run only under the local target: a cluster has nothing to deliver them to."""
+        target = getattr(self, "target", "local")
+        for i, rec in enumerate(self.alerting.receivers):
+            if rec.sink and target != "local":
+                raise ValueError(
+                    f"alerting.receivers[{i}].sink: obsctl's own sink runs only on the local target, not {target};"
+                    f" point {rec.name} at its service instead (url_env, routing_key_env, smarthost ...)"
+                )
+        return self
 
 
 class LocalEnv(_EnvBase):

@@ -257,9 +257,13 @@ def receiver_secrets(alerting: AlertingSettings) -> list[SecretRef]:
                 where = f"alerting.receivers[{i}].webhooks[{j}].url_env"
                 refs.append(SecretRef(hook.url_env, where, f"{rec.name}.webhook-{j}.url"))
         for j, slack in enumerate(rec.slack):
+            if not slack.api_url_env:  # only with `sink: obsctl`, which the local target resolves first
+                continue
             where = f"alerting.receivers[{i}].slack[{j}].api_url_env"
             refs.append(SecretRef(slack.api_url_env, where, f"{rec.name}.slack-{j}.api-url"))
         for j, pd in enumerate(rec.pagerduty):
+            if not pd.routing_key_env:
+                continue
             where = f"alerting.receivers[{i}].pagerduty[{j}].routing_key_env"
             refs.append(SecretRef(pd.routing_key_env, where, f"{rec.name}.pagerduty-{j}.routing-key"))
         for j, mail in enumerate(rec.email):
@@ -267,6 +271,8 @@ def receiver_secrets(alerting: AlertingSettings) -> list[SecretRef]:
                 where = f"alerting.receivers[{i}].email[{j}].auth_password_env"
                 refs.append(SecretRef(mail.auth_password_env, where, f"{rec.name}.email-{j}.auth-password"))
         for j, og in enumerate(rec.opsgenie):
+            if not og.api_key_env:
+                continue
             where = f"alerting.receivers[{i}].opsgenie[{j}].api_key_env"
             refs.append(SecretRef(og.api_key_env, where, f"{rec.name}.opsgenie-{j}.api-key"))
     return refs
@@ -306,7 +312,14 @@ def alertmanager_config(
     receiver when one is configured (a dead man's switch), else to `null`.
 
     `provided`: secret values the local target supplies for its own sinks (the environment
-    wins); `base_dir`: where a relative e-mail `ca_file` is found (local only)."""
+    wins); `base_dir`: where a relative e-mail `ca_file` is found (local only). A receiver with
+    `sink: obsctl` must have been resolved by the local target (targets/local_sinks.py) first."""
+    for i, rec in enumerate(alerting.receivers):
+        if rec.sink:
+            raise ConfigError(
+                f"alerting.receivers[{i}].sink: obsctl's own sink exists only on the local target",
+                f"point {rec.name} at its service instead (url_env, routing_key_env, smarthost ...)",
+            )
     refs = {ref.where: ref for ref in receiver_secrets(alerting)}
 
     def secret(where: str, field: str) -> dict[str, str]:

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from obsctl import render as r
-from obsctl.config import Environment, LocalEnv, duration_seconds
+from obsctl.config import AlertingSettings, Environment, LocalEnv, duration_seconds
 from obsctl.errors import InputError, PreflightError, ToolError, WaitTimeout
+from obsctl.targets import local_sinks
 from obsctl.targets import supervisord_conf as sv
 from obsctl.targets.base import Health, LogOutput, Rendered, Stage, StatusRow
 from obsctl.tools import binaries, procs, tlscert
@@ -45,7 +46,7 @@ SUPERVISOR_HEALTH = {
 }
 # obsctl's own local sinks accept these; they are no secrets (loopback test sinks), see own_secrets
 LOCAL_PAGERDUTY_KEY = "obsctl0local0sink0routing0key000"  # 32 characters, like PagerDuty's
-LOCAL_SMTP_USER = "obsctl"
+LOCAL_SMTP_USER = local_sinks.SMTP_USER
 # The chart's Watchdog (kube-prometheus-stack defaultRules `general.rules`), for the local target only
 LOCAL_WATCHDOG_RULES = """# Rendered by obsctl for the local target only (clusters: kube-prometheus-stack's own).
 groups:
@@ -137,20 +138,25 @@ class LocalTarget:
         return out
 
     def own_secrets(self) -> dict[str, str]:
-        """Values for the variables that point local receivers at obsctl's own sinks
-        (obsctl.yaml's local environment uses them), so `up` needs no variable set. They guard
+        """Values for the variables `sink: obsctl` receivers read their credentials from (and the
+        Slack URL, which is one), see local_sinks, so `up` needs no variable set. They guard
         nothing (loopback test sinks), so they are fixed and documented; a variable the user
         sets wins, and the sink then accepts that value."""
         sink = self.url("sink")
         own = {
-            "OBSCTL_LOCAL_WEBHOOK_URL": f"{sink}/webhook/local",
-            "OBSCTL_LOCAL_HEARTBEAT_URL": f"{sink}/heartbeat",
-            "OBSCTL_LOCAL_SLACK_URL": f"{sink}/slack/services/T0BSCTL/B0BSCTL/local",
-            "OBSCTL_LOCAL_PAGERDUTY_KEY": LOCAL_PAGERDUTY_KEY,
-            "OBSCTL_LOCAL_OPSGENIE_KEY": "obsctl-local-opsgenie-key",
-            "OBSCTL_LOCAL_SMTP_PASSWORD": "obsctl-local-smtp",
+            local_sinks.SLACK_URL_ENV: f"{sink}/slack/services/T0BSCTL/B0BSCTL/local",
+            local_sinks.PAGERDUTY_KEY_ENV: LOCAL_PAGERDUTY_KEY,
+            local_sinks.OPSGENIE_KEY_ENV: "obsctl-local-opsgenie-key",
+            local_sinks.SMTP_PASSWORD_ENV: "obsctl-local-smtp",
         }
         return {k: os.environ.get(k) or v for k, v in own.items()}
+
+    @property
+    def alerting(self) -> AlertingSettings:
+        """The environment's alerting, its `sink: obsctl` receivers pointed at this target's own sink
+        (ports and certificate as configured now): what alertmanager.yml and the drill use."""
+        own = local_sinks.OwnSink(self.url("sink"), self.ports.smtp, self.smtp_cert)
+        return local_sinks.resolve(self.spec.alerting, own)
 
     def rate_window(self) -> str:
         """What Grafana's $__rate_interval becomes here: 4 scrape intervals."""
@@ -301,18 +307,18 @@ class LocalTarget:
         if resolve_binaries and tlscert.ensure_self_signed(self.smtp_cert, self.smtp_key):
             out.changed.append(self.smtp_cert)
         am = r.alertmanager_config(
-            spec.alerting,
+            self.alerting,
             f"{self.url('sink')}/",
             resolve=resolve_binaries,
             provided=self.own_secrets(),
             base_dir=self.env.config_path.parent,
         )
         am_text = r.alertmanager_yaml(am)
-        put("alertmanager.yml", am_text, secret=r.has_secrets(spec.alerting))
+        put("alertmanager.yml", am_text, secret=r.has_secrets(self.alerting))
         if not resolve_binaries:
             out.notes.extend(
                 ref.note("placeholder in alertmanager.yml", self.own_secrets())
-                for ref in r.receiver_secrets(spec.alerting)
+                for ref in r.receiver_secrets(self.alerting)
             )
         dashboards = r.load_dashboards(root)
         grafana_inputs = []
@@ -349,7 +355,8 @@ class LocalTarget:
         conf = r.render_template(
             TEMPLATES, "supervisord.conf.j2", {**ctx, "ini": ini, "programs": programs, "app_group": apps}
         )
-        put("supervisord.conf", conf, secret=bool(grafana))
+        # always 0600: it holds the keys obsctl's sink accepts (OBSCTL_WIRE_*), and Grafana's password when installed
+        put("supervisord.conf", conf, secret=True)
         return out
 
     # -- preflight -------------------------------------------------------------------------
@@ -358,7 +365,7 @@ class LocalTarget:
         """Binaries present and ports free (or held by this environment's own processes)."""
         binaries.require("prometheus", self.spec.local.prometheus_binary)
         binaries.require("alertmanager", self.spec.local.alertmanager_binary)
-        r.secret_values(r.receiver_secrets(self.spec.alerting), self.own_secrets())  # every receiver secret is set
+        r.secret_values(r.receiver_secrets(self.alerting), self.own_secrets())  # every receiver secret is set
         if not (self.env.root / "app" / "obsapp").is_dir():
             raise PreflightError(
                 f"the app is missing: {self.env.root / 'app' / 'obsapp'}", "run obsctl from a full checkout"

@@ -114,7 +114,7 @@ def expectations(
             return None
         out.append(("webhook", _belongs("webhook", target=rec.name)))
     for s in rec.slack:
-        url = secret(s.api_url_env)
+        url = secret(s.api_url_env or "")
         if not _is_sink(url, sink_base):
             return None
         path = urlsplit(url).path
@@ -122,12 +122,12 @@ def expectations(
     for pd in rec.pagerduty:
         if not pd.url or not _is_sink(pd.url, sink_base):
             return None
-        key = secret(pd.routing_key_env)[:4] + "…"
+        key = secret(pd.routing_key_env or "")[:4] + "…"
         out.append(("pagerduty", _belongs("pagerduty", target=key)))
     for og in rec.opsgenie:
         if not og.api_url or not _is_sink(og.api_url, sink_base):
             return None
-        key = secret(og.api_key_env)[:4] + "…"
+        key = secret(og.api_key_env or "")[:4] + "…"
         out.append(("opsgenie", _belongs("opsgenie", target=key)))
     for mail in rec.email:
         if mail.smarthost not in (f"127.0.0.1:{smtp_port}", f"localhost:{smtp_port}"):
@@ -254,7 +254,7 @@ def heartbeat_check(alerting: AlertingSettings, sink: Sink, secret: Callable[[st
 
 
 def local_checks(t: LocalTarget) -> list[Check]:
-    alerting = t.spec.alerting
+    alerting = t.alerting  # `sink: obsctl` receivers pointed at this target's own sink
     return [
         *routing_checks(alerting, f"{t.url('sink')}/"),
         heartbeat_check(alerting, t.sink, _secret(t), t.url("sink")),
@@ -264,7 +264,7 @@ def local_checks(t: LocalTarget) -> list[Check]:
 def local_delivery(t: LocalTarget, labels: dict[str, str], since: float) -> list[Check]:
     """After a drill journey: each receiver its alert (`labels`, as the rule sets them) is routed
     to got the page and the resolve, in its own wire format, at obsctl's sink."""
-    return delivery_checks(t.spec.alerting, t.sink, _secret(t), t.url("sink"), t.ports.smtp, labels, lambda: since)
+    return delivery_checks(t.alerting, t.sink, _secret(t), t.url("sink"), t.ports.smtp, labels, lambda: since)
 
 
 def _secret(t: LocalTarget) -> Callable[[str], str]:

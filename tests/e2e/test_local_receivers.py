@@ -1,7 +1,8 @@
 """The repository's own `local` environment (what `make up` brings up), on ports of the test's
 own: one receiver of every type at obsctl's sinks, and `verify --fire-drill` reports, per
 receiver, that the page and the resolve arrived, and that the Watchdog heartbeat arrives, all
-within 90 s. Only the loopback ports differ from obsctl.yaml (the sinks' URLs follow them)."""
+within 90 s. Only the loopback ports and state_dir differ from obsctl.yaml: the receivers
+(`sink: obsctl`) follow them with no rewriting of the file."""
 
 from __future__ import annotations
 
@@ -26,8 +27,7 @@ def _repo_local_env(base: int) -> str:
     ports = {"app": base, "prometheus": base + 10, "alertmanager": base + 11, "grafana": base + 12}
     ports.update(sink=base + 13, smtp=base + 9)
     local.setdefault("local", {})["ports"] = ports
-    text = yaml.safe_dump({"default_environment": "local", "environments": {"local": local}})
-    return text.replace("127.0.0.1:19095", f"127.0.0.1:{base + 13}").replace("127.0.0.1:19025", f"127.0.0.1:{base + 9}")
+    return yaml.safe_dump({"default_environment": "local", "state_dir": "st", "environments": {"local": local}})
 
 
 def run(config: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -61,7 +61,7 @@ def test_every_receiver_type_gets_the_page_and_the_resolve(tmp_path: Path) -> No
         assert checks["dead man's switch: Watchdog reaches the heartbeat receiver"]["status"] == "pass"
         assert took < 90, f"verify --fire-drill took {took:.0f}s"
         # every wire format, page and resolve, in the sink's record
-        lines = (tmp_path / ".obsctl/local/sink/notifications.jsonl").read_text().splitlines()
+        lines = (tmp_path / "st/local/sink/notifications.jsonl").read_text().splitlines()
         record = [json.loads(line) for line in lines]
         kinds = {(n["kind"], n["status"]) for n in record}
         for kind in ("webhook", "slack", "pagerduty", "opsgenie", "email"):

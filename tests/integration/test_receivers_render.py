@@ -228,8 +228,8 @@ def test_local_preflight_supplies_only_its_own_sinks_variables(tmp_path: Path, m
         monkeypatch.delenv(var, raising=False)
     doc = yaml.safe_load((ROOT / "obsctl.yaml").read_text())
     alerting = doc["environments"]["local"]["alerting"]
-    refs = r.receiver_secrets(c.AlertingSettings.model_validate(alerting))
-    own = LocalTarget(c.load(str(ROOT / "obsctl.yaml"), "local")).own_secrets()
+    repo = LocalTarget(c.load(str(ROOT / "obsctl.yaml"), "local"))
+    refs, own = r.receiver_secrets(repo.alerting), repo.own_secrets()
     assert len(refs) >= 4 and {ref.env_var for ref in refs} <= set(own)
     r.secret_values(refs, own)  # nothing missing on a fresh machine
 

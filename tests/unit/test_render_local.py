@@ -107,3 +107,20 @@ def test_supervisor_programs_carry_the_marker_and_escape_percent(target: LocalTa
     assert conf.count(f'OBSCTL_STATE_DIR="{target.state}"') >= 6
     assert "[group:app]\nprograms = app-0,app-1" in conf
     assert "stopasgroup = true" in conf and "killasgroup = true" in conf
+
+
+def test_every_rendered_file_holding_a_key_or_password_is_0600(
+    target: LocalTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """supervisord.conf carries the keys the sink accepts (OBSCTL_WIRE_*) even without Grafana:
+    it is 0600 whatever is installed, and so is any other rendered file holding a secret value."""
+    monkeypatch.setattr(LocalTarget, "grafana_binary", lambda self: None)
+    target.render()
+    conf = target.rendered / "supervisord.conf"
+    assert "OBSCTL_WIRE_PAGERDUTY_KEYS" in conf.read_text()
+    assert conf.stat().st_mode & 0o777 == 0o600
+    values = [v for k, v in target.own_secrets().items() if k.endswith(("_KEY", "_PASSWORD"))]
+    assert len(values) == 3
+    holding = [p for p in target.rendered.rglob("*") if p.is_file() and any(v in p.read_text() for v in values)]
+    assert conf in holding
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in holding} == {p.name: "0o600" for p in holding}
