@@ -147,7 +147,8 @@ def checklist(env: Environment, target: Target, fire_drill: bool) -> tuple[list[
 
         assert isinstance(target, LocalTarget), target  # get_target made it from env.target
         since = time.time()
-        pod_down = local.drill_pod_down(target) + receivers.local_delivery(target, receivers.POD_DOWN, since)
+        pod_down = local.drill_pod_down(target)
+        pod_down.extend(receivers.local_delivery(target, receivers.POD_DOWN, since))  # stays a Drill: undo on ^C
         drills = [pod_down, local.drill_error_rate(target)] if fire_drill else []
         return local.checks(target) + receivers.local_checks(target), drills
     from obsctl.verify import receivers
