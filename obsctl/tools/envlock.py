@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from obsctl import statedir
 from obsctl.errors import PreflightError
 from obsctl.tools import procs
 
@@ -44,10 +45,8 @@ def hold(state_dir: Path, env_name: str, wait: float = WAIT) -> Iterator[None]:
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
-    except OSError as exc:
-        raise PreflightError(
-            f"cannot open the lock file {path}: {exc.strerror}", f"check that {state_dir} is writable by you"
-        ) from None
+    except OSError as exc:  # a stray file where the state dir should be, no permission ...
+        raise statedir.problem(state_dir, exc) from None
     try:
         _acquire(fd, path, env_name, wait)
         os.ftruncate(fd, 0)

@@ -4,6 +4,7 @@ as anyone) is one line and exit 2 before anything starts, and `verify` still sho
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +38,8 @@ def test_verify_still_shows_what_it_checked(tmp_path: Path) -> None:
     res = obsctl("verify", cwd=tmp_path)
     assert res.returncode == 1, res.stderr
     assert "Traceback" not in res.stderr + res.stdout
-    assert "0 passed, 8 failed, 1 skipped" in res.stdout.splitlines()[-1]
+    summary = re.fullmatch(r"0 passed, (\d+) failed, (\d+) skipped", res.stdout.splitlines()[-1].strip())
+    assert summary and int(summary[1]) > 0, res.stdout
     assert res.stderr.splitlines()[0] == f"error: {needle}"
 
 
