@@ -8,7 +8,7 @@ targets' checklists pass that in (a query function, an HttpApi, the metrics text
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,10 @@ def metrics_complete(text: str, where: str) -> int:
     return len(families)
 
 
-def rules_healthy(groups: list[dict[str, Any]], root: Path) -> str:
-    """Our rule groups are loaded, every expected alert is there, none fails to evaluate."""
-    ours = {g["name"] for g in r.load_rule_groups(root)}
+def rules_healthy(groups: list[dict[str, Any]], root: Path, slo_groups: Collection[str] = ()) -> str:
+    """Our rule groups (rules/ and the environment's SLO groups) are loaded, every expected
+    alert is there, none fails to evaluate."""
+    ours = {g["name"] for g in r.load_rule_groups(root)} | set(slo_groups)
     mine = [g for g in groups if g["name"] in ours]
     if {g["name"] for g in mine} != ours:
         raise CheckFailed(f"rule groups not loaded: {sorted(ours - {g['name'] for g in mine})}")

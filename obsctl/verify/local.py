@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from obsctl import render as r
+from obsctl import slo
 from obsctl.targets.local import LocalTarget
 from obsctl.tools.http import HttpApi
 from obsctl.verify import Check, CheckFailed, CheckSkipped, content, eventually
@@ -68,7 +69,7 @@ def _targets(t: LocalTarget) -> str:
 
 
 def _rules(t: LocalTarget) -> str:
-    return content.rules_healthy(t.prometheus.rule_groups(), t.env.root)
+    return content.rules_healthy(t.prometheus.rule_groups(), t.env.root, [slo.group_name(s) for s in t.spec.slos])
 
 
 def _alertmanager(t: LocalTarget) -> str:

@@ -402,7 +402,7 @@ class Servers(list[ThreadingHTTPServer]):
 
 def serve_platform(fake: FakeKube, t: KubernetesTarget) -> Servers:
     """Register the service-proxy answers and start a fake Grafana behind the port-forward."""
-    groups = r.load_rule_groups(t.env.root)
+    groups = r.rule_groups(t.env.root, t.spec)
 
     def app_replicas() -> int:
         dep = fake.get("deployments", t.app_fullname, t.app_ns)
