@@ -116,7 +116,11 @@ def checklist(env: Environment, target: Target, fire_drill: bool) -> tuple[list[
     if env.target == "local":
         from obsctl.verify import local
 
-        drills = [local.drill_pod_down(target), local.drill_error_rate(target)] if fire_drill else []  # type: ignore[arg-type]
+        drills = (
+            [local.drill_pod_down(target), local.drill_error_rate(target), local.drill_slo_burn(target)]  # type: ignore[arg-type]
+            if fire_drill
+            else []
+        )
         return local.checks(target), drills  # type: ignore[arg-type]
     if env.target == "eks":  # the AWS layer's checks, then the Kubernetes layer's on the new cluster
         from obsctl.verify import eks

@@ -47,7 +47,9 @@ def checks(t: KubernetesTarget) -> list[Check]:
     def query(expr: str) -> list[Any]:
         return t.prometheus("api/v1/query", query=expr)["result"]  # type: ignore[no-any-return]
 
-    return out + content.dashboard_checks(t.env.root, query, t.rate_window(), settle(t), interval=1.0)
+    return out + content.dashboard_checks(
+        t.env.root, query, t.rate_window(), settle(t), interval=1.0, slos=bool(t.spec.slos)
+    )
 
 
 def _nodes(t: KubernetesTarget) -> str:

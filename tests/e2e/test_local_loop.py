@@ -57,12 +57,21 @@ def test_local_loop(local_project: Path) -> None:
     drill = run(local_project, "verify", "--fire-drill", "--output", "json")
     assert drill.returncode == 0, drill.stdout + drill.stderr
     steps = [c for c in json.loads(drill.stdout)["checks"] if c["group"] == "fire-drill"]
-    assert len(steps) == 12 and all(s["status"] == "pass" for s in steps), steps
-    # the sink really recorded the journey, firing then resolved, for both alerts
+    assert len(steps) == 18 and all(s["status"] == "pass" for s in steps), steps
+    # the sink really recorded the journey, firing then resolved, for all three alerts
     record = [json.loads(line) for line in (state / "sink" / "notifications.jsonl").read_text().splitlines()]
-    seen = {(a["labels"]["alertname"], n["payload"]["status"]) for n in record for a in n["payload"]["alerts"]}
-    for alert in ("FastAPIPodDown", "FastAPIHighErrorRate"):
+    seen = {(a["labels"]["alertname"], a["status"]) for n in record for a in n["payload"]["alerts"]}
+    for alert in ("FastAPIPodDown", "FastAPIHighErrorRate", "ErrorBudgetBurn"):
         assert (alert, "firing") in seen and (alert, "resolved") in seen, seen
+    page = [
+        a["labels"]
+        for n in record
+        for a in n["payload"]["alerts"]
+        if a["labels"]["alertname"] == "ErrorBudgetBurn" and a["labels"]["severity"] == "critical"
+    ]
+    assert {"slo": "availability", "long_window": "1h", "short_window": "5m", "burn_rate": "14.4"}.items() <= page[
+        0
+    ].items()
 
     status = run(local_project, "status")
     assert status.returncode == 0 and "RUNNING" in status.stdout
