@@ -73,6 +73,17 @@ def test_local_loop(local_project: Path) -> None:
         0
     ].items()
 
+    # `obsctl slo` reads the burn the drill left from the local Prometheus
+    slo = run(local_project, "slo", "--output", "json")
+    assert slo.returncode == 0, slo.stdout + slo.stderr
+    rows = {r["slo"]: r for r in json.loads(slo.stdout)["slos"]}
+    assert set(rows) == {"availability", "latency"}
+    avail = rows["availability"]
+    assert avail["job"] == "fastapi" and 0 < avail["sli"] < 0.995 and avail["budget_remaining"] < 1
+    assert avail["burn_rates"]["1h"] > 1 and all(v is not None for v in avail["burn_rates"].values())
+    table = run(local_project, "slo")
+    assert table.returncode == 0 and "availability (fastapi)" in table.stdout, table.stdout + table.stderr
+
     status = run(local_project, "status")
     assert status.returncode == 0 and "RUNNING" in status.stdout
     pf = run(local_project, "port-forward", "prometheus")
