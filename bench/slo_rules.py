@@ -3,15 +3,14 @@ traffic, read from `prometheus_rule_group_last_duration_seconds` (goal: < 50 ms 
 
 A throwaway local platform (`obsctl up`: the app, traffic, Prometheus evaluating every 1s)
 gets 10 SLOs: four availability, four latency, two custom. The windows of a day and more
-read the SLOs' recorded 5m rates over up to 30 days, so a fresh Prometheus flatters them;
---backfill-days N writes N days of those recordings at --backfill-step seconds into the TSDB
-first (promtool tsdb create-blocks-from openmetrics), e.g. `--backfill-days 1 --backfill-step 1`
-is the local Prometheus after a day (its retention), `--backfill-days 30 --backfill-step 30`
-a production one over a 30d window. Backfilled data arrives as 2h blocks that Prometheus has
-not compacted yet, so those figures are pessimistic. It lets the rules run for --seconds and
-prints, per SLO group and in total, the last and the worst evaluation time seen, then tears
-the platform down.
-Run: .venv/bin/python bench/slo_rules.py [--seconds 60] [--backfill-days 0] [--backfill-step 30]
+read the SLOs' 5m rates sampled every 5 minutes (obsctl/slo.py) over up to 30 days, so a
+fresh Prometheus flatters them; --backfill-days N writes N days of those samples into the
+TSDB first (promtool tsdb create-blocks-from openmetrics): 1 is the local Prometheus after a
+day (its retention), 30 a production one over a full 30d window. Backfilled data arrives as
+2h blocks that Prometheus has not compacted yet, so those figures are pessimistic. It lets
+the rules run for --seconds and prints, per SLO group and in total, the last and the worst
+evaluation time seen, then tears the platform down.
+Run: .venv/bin/python bench/slo_rules.py [--seconds 60] [--backfill-days 0]
 """
 
 from __future__ import annotations
@@ -77,9 +76,10 @@ def obsctl(config: Path, *args: str) -> None:
         raise SystemExit(f"obsctl {' '.join(args)} failed:\n{out.stdout}{out.stderr}")
 
 
-def backfill(data_dir: Path, names: list[str], days: float, step: int) -> int:
-    """`days` of each SLO's recorded 5m rates (what the 1d, 3d and window rules read), one
-    sample every `step` seconds, as TSDB blocks in `data_dir`; returns the number of samples."""
+def backfill(data_dir: Path, names: list[str], days: float, step: int = 300) -> int:
+    """`days` of each SLO's sparse 5m rates (what the 1d, 3d and window rules read), one
+    sample every `step` seconds as the sparse group records them, as TSDB blocks in
+    `data_dir`; returns the number of samples."""
     promtool = shutil.which("promtool")
     if promtool is None:
         raise SystemExit("promtool is not on PATH (apt-get install prometheus)")
@@ -89,7 +89,7 @@ def backfill(data_dir: Path, names: list[str], days: float, step: int) -> int:
     source = data_dir.parent / "backfill.om"
     samples = 0
     with source.open("w") as fh:
-        for metric, value in (("slo:sli_requests:rate5m", "8"), ("slo:sli_errors:rate5m", "0.01")):
+        for metric, value in ((f"slo:sli_requests:{slo.SPARSE}", "8"), (f"slo:sli_errors:{slo.SPARSE}", "0.01")):
             fh.write(f"# TYPE {metric} gauge\n")
             for name in names:
                 labels = f'{{job="fastapi",slo="{name}"}}'
@@ -114,7 +114,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the rules run before reading")
     parser.add_argument("--backfill-days", type=float, default=0.0, help="days of SLO recordings to backfill")
-    parser.add_argument("--backfill-step", type=int, default=30, help="seconds between backfilled samples")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = free_port_block(14, start=31000)
@@ -128,10 +127,9 @@ def main() -> int:
         if args.backfill_days:
             started = time.monotonic()
             data = Path(tmp) / ".obsctl" / "local" / "data" / "prometheus"
-            n = backfill(data, names, args.backfill_days, args.backfill_step)
+            n = backfill(data, names, args.backfill_days)
             print(
-                f"backfilled {n:,} samples ({args.backfill_days:g} days at {args.backfill_step}s)"
-                f" in {time.monotonic() - started:.0f} s"
+                f"backfilled {n:,} samples ({args.backfill_days:g} days every 5m) in {time.monotonic() - started:.0f} s"
             )
         prometheus = f"http://127.0.0.1:{base + 10}"
         try:
@@ -140,7 +138,7 @@ def main() -> int:
             last = query(prometheus, 'prometheus_rule_group_last_duration_seconds{rule_group=~".*;slo-.*"}')
             groups = 'prometheus_rule_group_last_duration_seconds{rule_group=~".*;slo-.*"}'
             worst = query(prometheus, f"max_over_time({groups}[{int(args.seconds) // 2}s])")
-            held = query(prometheus, 'count_over_time(slo:sli_requests:rate5m{slo="avail-995"}[30d])')
+            held = query(prometheus, f'count_over_time(slo:sli_requests:{slo.SPARSE}{{slo="avail-995"}}[30d])')
         finally:
             obsctl(config, "down", "--purge")
     worst_by = {s["metric"]["rule_group"]: float(s["value"][1]) for s in worst}
@@ -148,12 +146,15 @@ def main() -> int:
         (s["metric"]["rule_group"].split(";")[-1], float(s["value"][1]), worst_by.get(s["metric"]["rule_group"], 0.0))
         for s in last
     )
-    if len(rows) != len(names):
-        print(f"expected {len(names)} SLO rule groups, Prometheus reports {len(rows)}", file=sys.stderr)
+    if len(rows) != 2 * len(names):
+        print(f"expected {2 * len(names)} SLO rule groups, Prometheus reports {len(rows)}", file=sys.stderr)
         return 1
     rules = sum(len(g["rules"]) for g in slo.rule_groups(specs))
     samples = held[0]["value"][1] if held else 0
-    print(f"{len(rows)} SLOs, {rules} rules, evaluated every 1s; a 30d window holds {samples} samples per series")
+    print(
+        f"{len(names)} SLOs, {rules} rules in {len(rows)} groups (the -sparse ones every 5m, the others every 1s);"
+        f" a 30d window holds {samples} sparse samples per series"
+    )
     print(f"{'group':<22}{'last ms':>10}{'worst ms':>10}")
     for name, value, bad in rows:
         print(f"{name:<22}{value * 1000:>10.2f}{bad * 1000:>10.2f}")

@@ -10,11 +10,14 @@ Recordings (labels: `slo`, and `job` where the SLI has one; nothing else):
 - `slo:sli_error:ratio_rate<W>` for those windows: errors / requests, only where requests > 0,
   so no traffic gives no series and never a division by zero;
 - `slo:sli_error:ratio_rate1d`, `_rate3d` and the window's `_rate28d`/`_rate30d`: derived from the
-  5m recordings (sum_over_time of errors / of requests, traffic-weighted). They read one
-  recorded series each instead of days of every raw series (every pod, handler, status code),
-  so their cost does not grow with the service; the price is a 5 minute blur at the window's
-  edges, nothing for windows of a day and more. The alerting windows up to 6h read the raw
-  series because a window derived from 5m rates lets a burst in only over 5 minutes;
+  5m rates sampled once every 5 minutes by a second group per SLO (`slo:sli_errors:rate5m_every5m`,
+  `slo:sli_requests:rate5m_every5m`; sum_over_time of errors / of requests, traffic-weighted).
+  They read one sparse series each instead of days of every raw series (every pod, handler,
+  status code) or of a recording made at every evaluation (bench/slo_rules.py: a day of 1s
+  samples made 10 SLOs cost over a second per evaluation), so their cost does not grow with
+  the service or the evaluation rate; the price is up to 5 minutes of lag, nothing for
+  windows of a day and more. The alerting windows up to 6h read the raw series because a
+  derived window lets a burst in only over 5 minutes;
 - `slo:objective:ratio`, `slo:error_budget:ratio` (1 - objective) and
   `slo:period_error_budget_remaining:ratio` (1 - window error ratio / budget).
 
@@ -36,6 +39,8 @@ DERIVED_WINDOWS = ("1d", "3d")
 APP_JOB = 'job="fastapi"'
 DEFAULT_RUNBOOK = "docs/runbooks.md#errorbudgetburn"
 WINDOW_HOURS = {"28d": 28 * 24, "30d": 30 * 24}
+SPARSE = "rate5m_every5m"  # slo:sli_errors:rate5m_every5m: the 5m rate, recorded every 5m
+SPARSE_INTERVAL = "5m"
 HOURS = {"1h": 1, "6h": 6, "1d": 24, "3d": 72}
 
 
@@ -118,9 +123,12 @@ def recording_rules(slo: Slo) -> list[dict[str, Any]]:
         rules.append(
             {
                 "record": f"slo:sli_error:ratio_rate{w}",
+                # until the first sparse sample exists (a platform younger than 5m), the whole
+                # history is inside the 5m window: its ratio is the window's
                 "expr": (
-                    f"sum_over_time(slo:sli_errors:rate5m{sel}[{w}]) / "
-                    f"(sum_over_time(slo:sli_requests:rate5m{sel}[{w}]) > 0)"
+                    f"(sum_over_time(slo:sli_errors:{SPARSE}{sel}[{w}]) / "
+                    f"(sum_over_time(slo:sli_requests:{SPARSE}{sel}[{w}]) > 0))"
+                    f" or slo:sli_error:ratio_rate5m{sel}"
                 ),
                 "labels": dict(labels),
             }
@@ -193,7 +201,23 @@ def alert_rules(slo: Slo) -> list[dict[str, Any]]:
     return out
 
 
+def sparse_rules(slo: Slo) -> list[dict[str, Any]]:
+    """The 5m rates once every 5 minutes: the base of the windows of a day and more, so they
+    read 288 samples a day per series instead of one per evaluation (86,400 a day at the
+    local 1s interval, 2,880 at 30s), and consecutive samples cover the traffic once."""
+    sel = f'{{slo="{slo.name}"}}'
+    return [
+        {"record": f"slo:sli_{what}:{SPARSE}", "expr": f"slo:sli_{what}:rate5m{sel}", "labels": {"slo": slo.name}}
+        for what in ("requests", "errors")
+    ]
+
+
 def rule_groups(slos: list[Slo] | tuple[Slo, ...]) -> list[dict[str, Any]]:
-    """One group per SLO: its recordings, then its alerts (a group evaluates its rules in
-    order, so the alerts read this evaluation's ratios)."""
-    return [{"name": group_name(s), "rules": recording_rules(s) + alert_rules(s)} for s in slos]
+    """Per SLO, a group of its recordings then its alerts (a group evaluates its rules in
+    order, so the alerts read this evaluation's ratios), and a group every 5 minutes that
+    samples its 5m rates for the long windows."""
+    out: list[dict[str, Any]] = []
+    for s in slos:
+        out.append({"name": group_name(s), "rules": recording_rules(s) + alert_rules(s)})
+        out.append({"name": f"{group_name(s)}-sparse", "interval": SPARSE_INTERVAL, "rules": sparse_rules(s)})
+    return out

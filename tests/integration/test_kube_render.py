@@ -51,7 +51,7 @@ def test_render_writes_values_and_every_app_manifest(tmp_path: Path) -> None:
     # the SLO rules ride in the same PrometheusRule, exactly as the local rule file has them
     rule = next(d for d in docs if d["kind"] == "PrometheusRule")
     slo_groups = [g for g in rule["spec"]["groups"] if g["name"].startswith("slo-")]
-    assert [g["name"] for g in slo_groups] == ["slo-availability"]
+    assert [g["name"] for g in slo_groups] == ["slo-availability", "slo-availability-sparse"]
     assert slo_groups == [g for g in render.rule_groups(env.root, env.spec) if g["name"].startswith("slo-")]
     kinds = sorted({d["kind"] for d in docs})
     assert {"Deployment", "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap"} <= set(kinds)

@@ -131,7 +131,7 @@ def test_repository_local_env_has_the_drill_slos(repo_root: Path) -> None:
 
 def test_rules_have_every_window_and_small_label_sets(repo_root: Path) -> None:
     env = c.load(str(repo_root / "obsctl.yaml"), "local")
-    groups = slo.rule_groups(env.spec.slos)
+    groups = [g for g in slo.rule_groups(env.spec.slos) if not g["name"].endswith("-sparse")]
     for group, spec in zip(groups, env.spec.slos, strict=True):
         records = [x for x in group["rules"] if "record" in x]
         names = {x["record"] for x in records}
