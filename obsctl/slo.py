@@ -67,6 +67,11 @@ def group_name(slo: Slo) -> str:
     return f"slo-{slo.name}"
 
 
+def group_names(slos: list[Slo] | tuple[Slo, ...]) -> list[str]:
+    """Every rule group the SLOs generate (what a healthy Prometheus must have loaded)."""
+    return [g["name"] for g in rule_groups(slos)]
+
+
 def windows(slo: Slo) -> tuple[str, ...]:
     """Every window with an error-ratio recording, the compliance window last."""
     return (*RAW_WINDOWS, *DERIVED_WINDOWS, slo.window)
@@ -96,7 +101,10 @@ def _raw(slo: Slo, window: str) -> tuple[str, str]:
         )
         return total, f"{requests_rec} - on (job) {good}"
     assert isinstance(sli, CustomSli)
-    fill = lambda expr: f"sum by (job) ({expr.replace(WINDOW_PLACEHOLDER, window).strip()})"  # noqa: E731
+
+    def fill(expr: str) -> str:
+        return f"sum by (job) ({expr.replace(WINDOW_PLACEHOLDER, window).strip()})"
+
     total = fill(sli.total)
     if sli.errors is not None:
         return total, f"{fill(sli.errors)} or on (job) 0 * {requests_rec}"

@@ -155,7 +155,7 @@ def _targets(t: KubernetesTarget) -> str:
 
 
 def _rules(t: KubernetesTarget) -> str:
-    slo_groups = [slo.group_name(s) for s in t.spec.slos]
+    slo_groups = slo.group_names(t.spec.slos)
     return eventually(
         lambda: content.rules_healthy(t.prometheus("api/v1/rules")["groups"], t.env.root, slo_groups), settle(t), 1.0
     )

@@ -72,7 +72,7 @@ def _targets(t: LocalTarget) -> str:
 
 
 def _rules(t: LocalTarget) -> str:
-    return content.rules_healthy(t.prometheus.rule_groups(), t.env.root, [slo.group_name(s) for s in t.spec.slos])
+    return content.rules_healthy(t.prometheus.rule_groups(), t.env.root, slo.group_names(t.spec.slos))
 
 
 def _alertmanager(t: LocalTarget) -> str:
