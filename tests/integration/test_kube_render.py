@@ -53,6 +53,13 @@ def test_render_writes_values_and_every_app_manifest(tmp_path: Path) -> None:
     slo_groups = [g for g in rule["spec"]["groups"] if g["name"].startswith("slo-")]
     assert [g["name"] for g in slo_groups] == ["slo-availability", "slo-availability-sparse"]
     assert slo_groups == [g for g in render.rule_groups(env.root, env.spec) if g["name"].startswith("slo-")]
+    # the operator's own model of the CRD accepts it, the sparse group's `interval` included
+    from cloudcoil.models.prometheus_operator.v1 import PrometheusRule
+
+    assert [g.interval for g in PrometheusRule.model_validate(rule).spec.groups if g.name.startswith("slo-")] == [
+        None,
+        "5m",
+    ]
     kinds = sorted({d["kind"] for d in docs})
     assert {"Deployment", "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap"} <= set(kinds)
     assert all(d["metadata"].get("namespace") in (None, "observability") for d in docs if d["kind"] != "ConfigMap")
