@@ -53,6 +53,7 @@ bench: install
 	$(PY) bench/app_throughput.py
 	$(PY) bench/validate_kps.py
 	$(PY) bench/render.py
+	$(PY) bench/slo_rules.py
 
 clean:
 	-$(VENV)/bin/obsctl down --purge

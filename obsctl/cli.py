@@ -279,6 +279,51 @@ def verify(
         raise typer.Exit(1)
 
 
+@app.command()
+def slo(
+    env: EnvOpt = None,
+    config: ConfigOpt = None,
+    output: Annotated[Output, typer.Option("--output", "-o", help="table or json.")] = Output.table,
+) -> None:
+    """Each SLO's current SLI, error budget remaining and burn rates, read from Prometheus."""
+    import json
+
+    from obsctl.targets import get_target
+    from obsctl.verify import slo_status
+
+    e = _load(config, env)
+    rows = slo_status.for_environment(e, get_target(e))
+    if output == Output.json:
+        sys.stdout.write(json.dumps({"environment": e.name, "slos": [r.to_dict() for r in rows]}, indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    def pct(v: float | None, digits: int = 3) -> str:
+        return "-" if v is None else f"{v * 100:.{digits}f}%"
+
+    def burn(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}x"
+
+    table = Table(show_lines=False)
+    for col in ("slo", "objective", "SLI (window)", "budget left", *(f"burn {w}" for w in slo_status.BURN_WINDOWS)):
+        table.add_column(col, justify="left" if col == "slo" else "right")
+    table.add_column("firing", overflow="fold")
+    for r in rows:
+        name = r.slo if r.job is None else f"{r.slo} ({r.job})"
+        table.add_row(
+            _esc(name),
+            f"{r.objective:g}% / {r.window}",
+            pct(r.sli),
+            pct(r.budget_remaining, 1),
+            *(burn(r.burn_rates[w]) for w in slo_status.BURN_WINDOWS),
+            _esc(", ".join(r.firing)) or "-",
+        )
+    _out().print(table)
+    _out().print(
+        "burn rate: error ratio over the window / error budget; 1x spends the budget exactly over the SLO window"
+    )
+
+
 @app.command("port-forward")
 def port_forward(
     component: Annotated[Component, typer.Argument(help="grafana, prometheus or alertmanager.")],

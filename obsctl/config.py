@@ -27,6 +27,7 @@ from pydantic import (
 
 from obsctl import bundled, inputs
 from obsctl.errors import ConfigError
+from obsctl.slo_spec import Slo, check_thresholds, merge
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -634,6 +635,11 @@ class _EnvBase(_Model):
     app: AppSettings = Field(default_factory=AppSettings, description="The FastAPI service.")
     scrape: ScrapeSettings = Field(default_factory=ScrapeSettings, description="Scraping and evaluation.")
     alerting: AlertingSettings = Field(default_factory=AlertingSettings, description="Alert routing.")
+    slos: list[Slo] = Field(
+        default_factory=list,
+        description="SLOs of this environment: added to the top-level slos; one of the same name replaces it.",
+    )
+    exclude_slos: list[str] = Field(default_factory=list, description="Top-level SLOs this environment drops.")
 
     @model_validator(mode="after")
     def _own_sink_is_local(self) -> Self:
@@ -744,12 +750,24 @@ class ObsctlConfig(_Model):
         description="Where rendered files, data and logs go (per environment),"
         " relative to project_root when set, else to this file's folder.",
     )
+    slos: list[Slo] = Field(default_factory=list, description="SLOs every environment gets (see obsctl/slo_spec.py).")
     environments: dict[Name, EnvSpec] = Field(..., min_length=1, description="Named environments.")
 
     @model_validator(mode="after")
     def _default_exists(self) -> ObsctlConfig:
         if self.default_environment not in self.environments:
             raise ValueError(f"default_environment '{self.default_environment}' is not under environments")
+        return self
+
+    @model_validator(mode="after")
+    def _merge_slos(self) -> ObsctlConfig:
+        """Each environment's `slos` becomes its effective list (shared + own, see slo_spec.merge)."""
+        for name, spec in self.environments.items():
+            try:
+                slos = merge(self.slos, spec.slos, spec.exclude_slos)
+            except ValueError as exc:
+                raise ValueError(f"environments.{name}: {exc}") from None
+            self.environments[name] = spec.model_copy(update={"slos": slos, "exclude_slos": []})
         return self
 
 
@@ -847,9 +865,9 @@ def _message(err: ErrorDetails) -> str:
         return "is not a valid name: use lowercase letters, digits and '-'"
     if err["type"] == "extra_forbidden":
         return "unknown key (check the spelling; see examples/ for every key)"
-    if err["type"] == "union_tag_invalid":
+    if err["type"] == "union_tag_invalid" and err.get("ctx", {}).get("discriminator") == "'target'":
         return f"unknown target; use one of {', '.join(TARGETS)}"
-    if err["type"] == "union_tag_not_found":
+    if err["type"] == "union_tag_not_found" and err.get("ctx", {}).get("discriminator") == "'target'":
         return f"missing 'target'; use one of {', '.join(TARGETS)}"
     return msg.removeprefix("Value error, ")
 
@@ -913,6 +931,7 @@ def load(config: str | None = None, env: str | None = None, cwd: Path | None = N
             f"pick one with --env NAME or OBSCTL_ENV, or add '{name}' under environments: in {path.name}",
         )
     root, project = _project(path, cfg)
+    check_thresholds(cfg.environments[name].slos, root, f"{path.name}: environments.{name}.slos")
     state = Path(cfg.state_dir)
     if found is None:  # the shipped default config: state never goes into the installation
         state = default_state_root()

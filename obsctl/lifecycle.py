@@ -149,7 +149,7 @@ def checklist(env: Environment, target: Target, fire_drill: bool) -> tuple[list[
         since = time.time()
         pod_down = local.drill_pod_down(target)
         pod_down.extend(receivers.local_delivery(target, receivers.POD_DOWN, since))  # stays a Drill: undo on ^C
-        drills = [pod_down, local.drill_error_rate(target)] if fire_drill else []
+        drills = [pod_down, local.drill_error_rate(target), local.drill_slo_burn(target)] if fire_drill else []
         return local.checks(target) + receivers.local_checks(target), drills
     from obsctl.verify import receivers
 

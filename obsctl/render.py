@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from obsctl import inputs
-from obsctl.config import AlertingSettings, HeartbeatSettings, Receiver
+from obsctl.config import AlertingSettings, EksEnv, HeartbeatSettings, KubernetesEnv, LocalEnv, Receiver
 from obsctl.errors import ConfigError, PreflightError
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
@@ -149,6 +149,14 @@ def with_for_overrides(groups: list[dict[str, Any]], overrides: dict[str, str]) 
     return out
 
 
+def rule_groups(root: Path, spec: LocalEnv | KubernetesEnv | EksEnv) -> list[dict[str, Any]]:
+    """Everything Prometheus evaluates for an environment, as both targets load it: the groups
+    of rules/, then the environment's SLO groups (obsctl/slo.py), with the profile's `for:`."""
+    from obsctl import slo
+
+    return with_for_overrides(load_rule_groups(root) + slo.rule_groups(spec.slos), spec.alerting.for_overrides)
+
+
 def rules_yaml(groups: list[dict[str, Any]]) -> str:
     return "# Rendered by obsctl from rules/ -- do not edit.\n" + _yaml_dump({"groups": groups})
 
@@ -177,11 +185,13 @@ CLUSTER_SECRETS_DIR = "/etc/alertmanager/secrets"
 NULL_ROUTED = ("Watchdog", "InfoInhibitor")
 # kube-prometheus-stack 88.5.3's own inhibit_rules (values.yaml alertmanager.config), kept
 # because obsctl replaces the chart's config: info alerts are context for a warning or
-# critical alert of the same namespace, never a notification of their own.
+# critical alert of the same namespace, never a notification of their own. One change: SLO
+# alerts (ErrorBudgetBurn) are left to obsctl's rule with equal [slo] below; they carry no
+# namespace, so the chart's rule would let one SLO's page silence every other SLO's ticket.
 CHART_INHIBIT_RULES: list[dict[str, Any]] = [
     {
         "source_matchers": ['severity="critical"'],
-        "target_matchers": ['severity=~"warning|info"'],
+        "target_matchers": ['severity=~"warning|info"', 'alertname!="ErrorBudgetBurn"'],
         "equal": ["namespace", "alertname"],
     },
     {
@@ -194,10 +204,10 @@ CHART_INHIBIT_RULES: list[dict[str, Any]] = [
 ]
 # obsctl's own: they hold where there is no namespace label (the local target) too.
 OBSCTL_INHIBIT_RULES: list[dict[str, Any]] = [
-    # a critical alert makes the warning of the same alert and job noise
+    # a critical alert makes the warning of the same alert and job noise (SLOs: next to last rule)
     {
         "source_matchers": ['severity="critical"'],
-        "target_matchers": ['severity="warning"'],
+        "target_matchers": ['severity="warning"', 'alertname!="ErrorBudgetBurn"'],
         "equal": ["alertname", "job"],
     },
     # when no replica is up, per-replica down alerts and latency alerts say nothing new
@@ -210,6 +220,12 @@ OBSCTL_INHIBIT_RULES: list[dict[str, Any]] = [
         "source_matchers": ['alertname="FastAPIPodDown"', 'scope="all"'],
         "target_matchers": ['alertname="FastAPIHighLatency"'],
         "equal": ["job"],
+    },
+    # an SLO's page makes its ticket noise (obsctl/slo.py ErrorBudgetBurn)
+    {
+        "source_matchers": ['alertname="ErrorBudgetBurn"', 'severity="critical"'],
+        "target_matchers": ['alertname="ErrorBudgetBurn"', 'severity="warning"'],
+        "equal": ["slo"],
     },
 ]
 

@@ -62,13 +62,16 @@ def local_config(base: int, replicas: int = 2, extra: str = "", local_extra: str
           group_wait: 1s
           group_interval: 2s
           for_overrides:
-            {{FastAPIHighErrorRate: 5s, FastAPIHighLatency: 10s, FastAPIPodDown: 4s}}
+            {{FastAPIHighErrorRate: 5s, FastAPIHighLatency: 10s, FastAPIPodDown: 4s, ErrorBudgetBurn: 2s}}
         local:
           ports:
             {{app: {base}, prometheus: {base + 10}, alertmanager: {base + 11}, grafana: {base + 12}, sink: {base + 13},
               smtp: {base + 9}}}
           traffic: {{rps: 8}}
           {local_extra}
+    slos:  # as the repository's obsctl.yaml: the fire drill burns the availability SLO's budget
+      - {{name: availability, objective: 99.5, sli: {{type: availability}}}}
+      - {{name: latency, objective: 99, sli: {{type: latency, threshold: 1.0}}}}
     {extra}
     """
 

@@ -358,7 +358,7 @@ class KubernetesTarget:
             "scrape_interval": spec.scrape.interval,
             "monitoring_release": self.k.kps_release,
             "monitoring_namespace": self.mon_ns,
-            "rule_groups": r.with_for_overrides(r.load_rule_groups(root), spec.alerting.for_overrides),
+            "rule_groups": r.rule_groups(root, spec),
             "dashboards": r.load_dashboards(root),
             "fault_error_rate": spec.app.fault.error_rate,
             "fault_latency_ms": spec.app.fault.latency_ms,

@@ -281,7 +281,7 @@ class LocalTarget:
             if r.write_if_changed(path, text, secret):
                 out.changed.append(path)
 
-        groups = r.with_for_overrides(r.load_rule_groups(root), spec.alerting.for_overrides)
+        groups = r.rule_groups(root, spec)
         rules_text = r.rules_yaml(groups)
         put("rules/fastapi.rules.yaml", rules_text)
         # kube-prometheus-stack brings Watchdog on clusters; locally there is no chart, so obsctl adds it

@@ -52,3 +52,34 @@ def start_background(
             target=_worker, args=(urls, path, headers, interval, stop, until, counter), daemon=True
         ).start()
     return counter
+
+
+def send(urls: list[str], count: int, headers: dict[str, str], path: str = "/api/items", threads: int = 8) -> int:
+    """Send `count` GET `path` round-robin to `urls` as fast as `threads` connections go, and
+    return when all are answered (or failed): a burst of a known size, for drills that must
+    move a ratio by a computed amount. Returns how many got an HTTP answer."""
+    import httpx
+
+    lock = threading.Lock()
+    left, answered = [count], [0]
+
+    def worker(offset: int) -> None:
+        with httpx.Client(timeout=5.0, headers=headers) as client:
+            for base in itertools.islice(itertools.cycle(urls), offset, None):
+                with lock:
+                    if left[0] <= 0:
+                        return
+                    left[0] -= 1
+                try:
+                    client.get(base + path)
+                except httpx.HTTPError:
+                    continue
+                with lock:
+                    answered[0] += 1
+
+    workers = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(min(threads, count))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return answered[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from obsctl import render as r
+from obsctl import slo
 from obsctl.config import duration_seconds
 from obsctl.errors import ObsctlError
 from obsctl.targets import autoscaling
@@ -49,7 +50,9 @@ def checks(t: KubernetesTarget) -> list[Check]:
     def query(expr: str) -> list[Any]:
         return t.prometheus("api/v1/query", query=expr)["result"]
 
-    return out + content.dashboard_checks(t.env.root, query, t.rate_window(), settle(t), interval=1.0, cluster=True)
+    return out + content.dashboard_checks(
+        t.env.root, query, t.rate_window(), settle(t), interval=1.0, cluster=True, slos=bool(t.spec.slos)
+    )
 
 
 def _nodes(t: KubernetesTarget) -> str:
@@ -176,7 +179,10 @@ def _targets(t: KubernetesTarget) -> str:
 
 
 def _rules(t: KubernetesTarget) -> str:
-    return eventually(lambda: content.rules_healthy(t.prometheus("api/v1/rules")["groups"], t.env.root), settle(t), 1.0)
+    slo_groups = slo.group_names(t.spec.slos)
+    return eventually(
+        lambda: content.rules_healthy(t.prometheus("api/v1/rules")["groups"], t.env.root, slo_groups), settle(t), 1.0
+    )
 
 
 def _grafana(t: KubernetesTarget) -> str:
@@ -190,7 +196,7 @@ def _grafana(t: KubernetesTarget) -> str:
 
 def _alert_for(t: KubernetesTarget, alert: str) -> float:
     """The longest `for:` of the alert as the cluster runs it (overrides included)."""
-    groups = r.with_for_overrides(r.load_rule_groups(t.env.root), t.spec.alerting.for_overrides)
+    groups = r.rule_groups(t.env.root, t.spec)
     fors = [
         duration_seconds(rule.get("for", "0s") or "0s")
         for g in groups

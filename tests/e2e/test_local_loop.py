@@ -57,12 +57,32 @@ def test_local_loop(local_project: Path) -> None:
     drill = run(local_project, "verify", "--fire-drill", "--output", "json")
     assert drill.returncode == 0, drill.stdout + drill.stderr
     steps = [c for c in json.loads(drill.stdout)["checks"] if c["group"] == "fire-drill"]
-    assert len(steps) == 12 and all(s["status"] == "pass" for s in steps), steps
-    # the sink really recorded the journey, firing then resolved, for both alerts
+    assert len(steps) == 18 and all(s["status"] == "pass" for s in steps), steps
+    # the sink really recorded the journey, firing then resolved, for all three alerts
     record = [json.loads(line) for line in (state / "sink" / "notifications.jsonl").read_text().splitlines()]
-    seen = {(a["labels"]["alertname"], n["payload"]["status"]) for n in record for a in n["payload"]["alerts"]}
-    for alert in ("FastAPIPodDown", "FastAPIHighErrorRate"):
+    seen = {(a["labels"]["alertname"], a["status"]) for n in record for a in n["payload"]["alerts"]}
+    for alert in ("FastAPIPodDown", "FastAPIHighErrorRate", "ErrorBudgetBurn"):
         assert (alert, "firing") in seen and (alert, "resolved") in seen, seen
+    page = [
+        a["labels"]
+        for n in record
+        for a in n["payload"]["alerts"]
+        if a["labels"]["alertname"] == "ErrorBudgetBurn" and a["labels"]["severity"] == "critical"
+    ]
+    assert {"slo": "availability", "long_window": "1h", "short_window": "5m", "burn_rate": "14.4"}.items() <= page[
+        0
+    ].items()
+
+    # `obsctl slo` reads the burn the drill left from the local Prometheus
+    slo = run(local_project, "slo", "--output", "json")
+    assert slo.returncode == 0, slo.stdout + slo.stderr
+    rows = {r["slo"]: r for r in json.loads(slo.stdout)["slos"]}
+    assert set(rows) == {"availability", "latency"}
+    avail = rows["availability"]
+    assert avail["job"] == "fastapi" and 0 < avail["sli"] < 0.995 and avail["budget_remaining"] < 1
+    assert avail["burn_rates"]["1h"] > 1 and all(v is not None for v in avail["burn_rates"].values())
+    table = run(local_project, "slo")
+    assert table.returncode == 0 and "availability (fastapi)" in table.stdout, table.stdout + table.stderr
 
     status = run(local_project, "status")
     assert status.returncode == 0 and "RUNNING" in status.stdout

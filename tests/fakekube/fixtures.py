@@ -44,6 +44,8 @@ def cluster_config(kubeconfig: Path, wait_timeout: str = "3s", extra_alerting: s
               kubeconfig: {kubeconfig}
               kps_chart_version: 88.5.3
               wait_timeout: {wait_timeout}
+        slos:  # the SLO rules reach the PrometheusRule and the checklist looks for them
+          - {{name: availability, objective: 99.5, sli: {{type: availability}}}}
         """
     )
 

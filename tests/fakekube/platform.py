@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -415,9 +416,37 @@ class Servers(list[ThreadingHTTPServer]):
             server.server_close()
 
 
+# What the fake Prometheus answers to `obsctl slo`'s queries: every SLO at an error ratio of
+# 0.1 % in every window, 80 % of its budget left, the 3d/6h ticket firing.
+SLO_ERROR_RATIO = 0.001
+SLO_BUDGET_LEFT = 0.8
+
+
+def slo_answer(expr: str) -> list[dict[str, Any]]:
+    from obsctl import slo
+
+    names = re.findall(r'slo=~"([^"]*)"', expr)
+    slos = names[0].split("|") if names else []
+    if "slo:sli_error:ratio_rate" in expr:
+        return [
+            {
+                "metric": {"__name__": f"slo:sli_error:ratio_rate{w}", "slo": n, "job": "fastapi"},
+                "value": [0, str(SLO_ERROR_RATIO)],
+            }
+            for n in slos
+            for w in (*slo.RAW_WINDOWS, *slo.DERIVED_WINDOWS, "30d", "28d")
+        ]
+    if "slo:period_error_budget_remaining:ratio" in expr:
+        return [{"metric": {"slo": n, "job": "fastapi"}, "value": [0, str(SLO_BUDGET_LEFT)]} for n in slos]
+    if expr.startswith("ALERTS{") and slo.ALERT in expr:
+        labels = {"severity": "warning", "long_window": "3d", "short_window": "6h", "job": "fastapi"}
+        return [{"metric": {"slo": n, **labels}, "value": [0, "1"]} for n in slos]
+    return []
+
+
 def serve_platform(fake: FakeKube, t: KubernetesTarget) -> Servers:
     """Register the service-proxy answers and start a fake Grafana behind the port-forward."""
-    groups = r.load_rule_groups(t.env.root)
+    groups = r.rule_groups(t.env.root, t.spec)
 
     def app_replicas() -> int:
         dep = fake.get("deployments", t.app_fullname, t.app_ns)
@@ -458,7 +487,12 @@ def serve_platform(fake: FakeKube, t: KubernetesTarget) -> Servers:
             pods = [p["metadata"]["name"] for p in fake.list("pods", t.app_ns)]
             return ok({"resultType": "vector", "result": [{"metric": {"pod": p}, "value": [0, "2"]} for p in pods]})
         if path == "/api/v1/query":
-            return ok({"resultType": "vector", "result": [{"metric": {}, "value": [0, "1"]}]})
+            return ok(
+                {
+                    "resultType": "vector",
+                    "result": slo_answer(q.get("query", "")) or [{"metric": {}, "value": [0, "1"]}],
+                }
+            )
         if path == "/api/v1/alerts":
             alerts = [] if n else [{"labels": {"alertname": "FastAPIPodDown", "scope": "all"}, "state": "firing"}]
             return ok({"alerts": alerts})

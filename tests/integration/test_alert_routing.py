@@ -258,10 +258,10 @@ def test_critical_inhibits_the_warning_of_its_alert_and_info_waits_for_context(a
     got = _inhibited(
         alertmanager,
         [
-            {"alertname": "ErrorBudgetBurn", "severity": "critical", "job": "fastapi", "namespace": "apps"},
-            {"alertname": "ErrorBudgetBurn", "severity": "warning", "job": "fastapi", "namespace": "apps"},
-            # the chart's rule (equal namespace, alertname) spares another namespace's
-            {"alertname": "ErrorBudgetBurn", "severity": "warning", "job": "other", "namespace": "web"},
+            {"alertname": "ErrorBudgetBurn", "severity": "critical", "job": "fastapi", "namespace": "apps", "slo": "a"},
+            {"alertname": "ErrorBudgetBurn", "severity": "warning", "job": "fastapi", "namespace": "apps", "slo": "a"},
+            # the chart's rule (equal namespace, alertname) spares another namespace's (and another SLO's)
+            {"alertname": "ErrorBudgetBurn", "severity": "warning", "job": "other", "namespace": "web", "slo": "b"},
             {"alertname": "InfoInhibitor", "severity": "none", "namespace": "apps", "job": "k"},
             {"alertname": "KubeQuotaAlmostFull", "severity": "info", "namespace": "apps", "job": "k"},
         ],
@@ -270,3 +270,25 @@ def test_critical_inhibits_the_warning_of_its_alert_and_info_waits_for_context(a
     assert got["ErrorBudgetBurn/warning//fastapi"] != []
     assert got["ErrorBudgetBurn/warning//other"] == []
     assert got["KubeQuotaAlmostFull/info//k"] != []  # the chart's InfoInhibitor rule is kept
+
+
+def test_an_slo_page_inhibits_that_slos_tickets_only(alertmanager: str) -> None:
+    """obsctl/slo.py's alerts: the page of an SLO makes its tickets noise, whatever their
+    window pair or job; another SLO's ticket still notifies."""
+    import httpx
+
+    burn = {"alertname": "ErrorBudgetBurn", "team": "slo-test"}  # apart from other tests' alerts
+    _inhibited(
+        alertmanager,
+        [
+            {**burn, "severity": "critical", "slo": "availability", "job": "fastapi", "long_window": "1h"},
+            {**burn, "severity": "warning", "slo": "availability", "job": "gateway", "long_window": "3d"},
+            # same job, no namespace (as the SLO recordings keep it): still another SLO
+            {**burn, "severity": "warning", "slo": "latency", "job": "fastapi", "long_window": "1d"},
+        ],
+    )
+    got = httpx.get(f"{alertmanager}/api/v2/alerts", params={"filter": 'team="slo-test"'}, timeout=5).json()
+    by_slo = {a["labels"]["slo"] + "/" + a["labels"]["severity"]: a["status"]["inhibitedBy"] for a in got}
+    assert by_slo["availability/critical"] == []
+    assert by_slo["availability/warning"] != []
+    assert by_slo["latency/warning"] == []

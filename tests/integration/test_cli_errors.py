@@ -94,3 +94,10 @@ def test_help_lists_every_verb(tmp_path: Path) -> None:
     assert res.returncode == 0
     for verb in ("up", "down", "verify", "port-forward", "rebuild-test", "render", "status", "doctor"):
         assert verb in res.stdout
+
+
+def test_slo_without_slos_exits_2(tmp_path: Path) -> None:
+    config = make_project(tmp_path, local_config(free_port_block(14)))
+    text = config.read_text()
+    config.write_text(text[: text.index("slos:")])  # the test config's shared slos come last
+    assert_clean_failure(obsctl("slo", cwd=tmp_path), "environment 'local' defines no slos", tmp_path)

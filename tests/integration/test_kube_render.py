@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from obsctl import config
+from obsctl import config, render
 from obsctl.targets.kubernetes import KubernetesTarget
 from obsctl.tools import binaries
 from tests.fakekube.fixtures import make_env
@@ -46,8 +46,20 @@ def test_render_writes_values_and_every_app_manifest(tmp_path: Path) -> None:
     app = yaml.safe_load((rendered / "helm/app.values.yaml").read_text())
     alerts = {r["alert"]: r for g in app["prometheusRule"]["groups"] for r in g["rules"] if "alert" in r}
     assert alerts["FastAPIPodDown"]["for"] == "2s"  # for_overrides apply to the cluster rules too
-    assert set(app["dashboards"]) == {"fastapi-alerts", "fastapi-golden-signals"}
+    assert set(app["dashboards"]) == {"fastapi-alerts", "fastapi-golden-signals", "slo-error-budgets"}
     docs = [d for d in yaml.safe_load_all((rendered / "manifests/app.yaml").read_text()) if d]
+    # the SLO rules ride in the same PrometheusRule, exactly as the local rule file has them
+    rule = next(d for d in docs if d["kind"] == "PrometheusRule")
+    slo_groups = [g for g in rule["spec"]["groups"] if g["name"].startswith("slo-")]
+    assert [g["name"] for g in slo_groups] == ["slo-availability", "slo-availability-sparse"]
+    assert slo_groups == [g for g in render.rule_groups(env.root, env.spec) if g["name"].startswith("slo-")]
+    # the operator's own model of the CRD accepts it, the sparse group's `interval` included
+    from cloudcoil.models.prometheus_operator.v1 import PrometheusRule
+
+    assert [g.interval for g in PrometheusRule.model_validate(rule).spec.groups if g.name.startswith("slo-")] == [
+        None,
+        "5m",
+    ]
     kinds = sorted({d["kind"] for d in docs})
     assert {"Deployment", "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap"} <= set(kinds)
     assert all(d["metadata"].get("namespace") in (None, "observability") for d in docs if d["kind"] != "ConfigMap")

@@ -110,6 +110,22 @@ def test_checklist_and_fire_drill_pass_on_a_healthy_platform(target: KubernetesT
     ], drill
 
 
+def test_slo_status_reads_the_clusters_prometheus_through_the_service_proxy(
+    target: KubernetesTarget, platform: RecordingHelm
+) -> None:
+    from obsctl.verify import slo_status
+    from tests.fakekube.platform import SLO_BUDGET_LEFT, SLO_ERROR_RATIO
+
+    lifecycle.up(target.env, Observer(platform.timeline), target=target)  # type: ignore[arg-type]
+    rows = slo_status.for_environment(target.env, target)
+    assert [(r.slo, r.job) for r in rows] == [("availability", "fastapi")]
+    row = rows[0]
+    assert row.sli == pytest.approx(1 - SLO_ERROR_RATIO)
+    assert row.budget_remaining == pytest.approx(SLO_BUDGET_LEFT)
+    assert row.burn_rates == {w: pytest.approx(SLO_ERROR_RATIO / 0.005) for w in slo_status.BURN_WINDOWS}
+    assert row.firing == ["warning 3d/6h"]
+
+
 def test_checklist_reports_what_is_wrong(fake: FakeKube, target: KubernetesTarget, platform: RecordingHelm) -> None:
     lifecycle.up(target.env, Observer(platform.timeline), target=target)  # type: ignore[arg-type]
     fake.update(

@@ -30,6 +30,7 @@ BUILTIN_VARIABLES = {"__rate_interval"}
 STABLE_UIDS = {
     "fastapi-golden-signals.json": "obsctl-fastapi-golden",
     "fastapi-alerts.json": "obsctl-fastapi-alerts",
+    "slo-error-budgets.json": "obsctl-slo-error-budgets",
 }
 
 

@@ -9,6 +9,7 @@ import yaml
 
 from obsctl import config as c
 from obsctl import render as r
+from obsctl import slo
 from obsctl.errors import ConfigError, PreflightError
 from obsctl.targets.local import LocalTarget
 from tests.conftest import local_config, make_project
@@ -52,7 +53,9 @@ def test_local_rules_change_only_for_durations(target: LocalTarget, repo_root: P
     target.render()
     source = r.load_rule_groups(repo_root)
     local = yaml.safe_load((target.rendered / "rules/fastapi.rules.yaml").read_text())["groups"]
-    for g_src, g_loc in zip(source, local, strict=True):
+    # then the SLO groups obsctl generates (tests/unit/test_slo_config.py), nothing else
+    assert [g["name"] for g in local[len(source) :]] == slo.group_names(target.spec.slos)
+    for g_src, g_loc in zip(source, local[: len(source)], strict=True):
         for a, b in zip(g_src["rules"], g_loc["rules"], strict=True):
             assert a["expr"] == b["expr"] and a.get("labels") == b.get("labels")
             if "alert" in a:
