@@ -103,7 +103,7 @@ def _running_config(env: config.Environment, tmp: Path, helm: Helm | None) -> di
     """The Alertmanager configuration the environment runs, as obsctl renders it (no secrets needed)."""
     target: Any = get_target(env)
     if env.target == "local":
-        return r.alertmanager_config(env.spec.alerting, f"{target.url('sink')}/", resolve=False)
+        return r.alertmanager_config(target.alerting, f"{target.url('sink')}/", resolve=False)
     kps_values = (
         target._kps_values_text() if env.target == "kubernetes" else target.kubernetes_target()._kps_values_text()
     )
