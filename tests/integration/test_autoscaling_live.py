@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +31,7 @@ import yaml
 
 from obsctl.targets import autoscaling as a
 from tests.conftest import free_port_block, local_config, make_project
+from tests.conftest import run_obsctl as obsctl
 
 pytestmark = pytest.mark.integration
 
@@ -41,18 +39,6 @@ REPLICAS = 2
 SCRAPE = "1s"  # local_config's scrape interval
 DEADLINE_S = 30.0
 NAMESPACE = "observability"
-
-
-def obsctl(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OBSCTL_ENV", "OBSCTL_CONFIG")}
-    return subprocess.run(
-        [sys.executable, "-m", "obsctl", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-        cwd=config.parent,
-    )
 
 
 def api(base: str, path: str, **params: str) -> Any:
