@@ -20,6 +20,22 @@ import pytest
 
 TF = Path(__file__).resolve().parents[1] / "terraform"
 PROVIDER_MIRROR = Path("/opt/tf-plugins")
+# The real provider, configured to plan without credentials or calls to AWS.
+PROVIDER = """
+terraform {
+  required_providers {
+    aws = { source = "hashicorp/aws" }
+  }
+}
+
+provider "aws" {
+  region                      = var.region
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+}
+"""
 CLI_CONFIG = f"""
 provider_installation {{
   filesystem_mirror {{
@@ -40,7 +56,7 @@ def terraform(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "TF_IN_AUTOMATION": "1",
         "TF_INPUT": "0",
         # The provider configures itself with these and makes no AWS call for a plan of new
-        # resources and policy documents (the stubs' provider block skips the rest): nothing
+        # resources and policy documents (PROVIDER's skip_* settings skip the rest): nothing
         # here reaches AWS.
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -49,13 +65,15 @@ def terraform(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def initialised(work: Path, sources: dict[str, str], stub: str, eks_stub: str) -> Path:
-    """`work` with variables.tf, `sources` (file name -> HCL), `stub` (provider, locals, the eks
-    module) and the stand-in eks module, after a real `terraform init` from the mirror."""
+    """`work` with variables.tf, `sources` (file name -> HCL), the provider, `stub` (main.tf's
+    locals, the eks module) and the stand-in eks module, after a real `terraform init` from the
+    mirror."""
     if not (PROVIDER_MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
         pytest.skip(f"no hashicorp/aws provider mirror at {PROVIDER_MIRROR} (../shared/TOOLS.md)")
     shutil.copy(TF / "variables.tf", work / "variables.tf")
     for name, text in sources.items():
         (work / name).write_text(text)
+    (work / "provider.tf").write_text(PROVIDER)
     (work / "stub.tf").write_text(stub)
     (work / "eks").mkdir()
     (work / "eks" / "main.tf").write_text(eks_stub)

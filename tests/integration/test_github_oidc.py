@@ -150,20 +150,6 @@ def test_trust_pins_audience_and_exact_subjects() -> None:
 
 
 STUB = """
-terraform {
-  required_providers {
-    aws = { source = "hashicorp/aws" }
-  }
-}
-
-provider "aws" {
-  region                      = var.region
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-}
-
 # main.tf's locals, and stand-ins for the ECR repository and the eks module.
 locals {
   partition          = "aws"

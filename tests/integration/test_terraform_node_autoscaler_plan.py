@@ -28,20 +28,6 @@ pytestmark = pytest.mark.integration
 ASG_ARN = "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:*:autoScalingGroupName/*"
 
 STUB = """
-terraform {
-  required_providers {
-    aws = { source = "hashicorp/aws" }
-  }
-}
-
-provider "aws" {
-  region                      = var.region
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-}
-
 # main.tf's locals, and a stand-in for the eks module.
 locals {
   partition  = "aws"
