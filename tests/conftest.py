@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -128,3 +129,19 @@ def _no_process_outlives_the_suite(tmp_path_factory: pytest.TempPathFactory) -> 
             if f"{procs.MARKER}={base}".encode() in environ:
                 left.append(int(name))
     procs.kill_all(left)
+
+
+def run_obsctl(config: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """`python -m obsctl ARGS --config CONFIG` from the project folder, as a user would run it:
+    OBSCTL_ENV/OBSCTL_CONFIG from the developer's shell are dropped, and the console is wide
+    enough that no message an assertion looks for is wrapped."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OBSCTL_ENV", "OBSCTL_CONFIG")}
+    env["COLUMNS"] = "250"
+    return subprocess.run(
+        [sys.executable, "-m", "obsctl", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=config.parent,
+    )

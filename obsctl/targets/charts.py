@@ -1,6 +1,6 @@
 """A third-party chart obsctl installs at a pinned version, fetched once per environment.
 
-The same rules as kube-prometheus-stack's (KubernetesTarget.kps_chart_dir / _chart_stage): the
+One set of rules for kube-prometheus-stack, prometheus-adapter and cluster-autoscaler: the
 configured reference is `repo/name` (with its repository URL), an oci:// URL or a local path; a
 local copy must be the pinned version (the pin is never dropped silently); otherwise `up` pulls
 it once into .obsctl/<env>/charts/<name>-<version>/<name>, and later runs need no repository.

@@ -49,6 +49,7 @@ from obsctl.errors import ConfigError, InputError, PreflightError, ToolError, Un
 from obsctl.targets import autoscaling, node_autoscaler
 from obsctl.targets.adapter import Adapter
 from obsctl.targets.base import Health, LogOutput, Rendered, Stage, StatusRow
+from obsctl.targets.charts import PinnedChart
 from obsctl.targets.node_autoscaler import NodeAutoscaler
 from obsctl.tools import binaries
 from obsctl.tools import helm as h
@@ -233,46 +234,32 @@ class KubernetesTarget:
     # -- the kube-prometheus-stack chart ----------------------------------------------------------
 
     @property
+    def kps_pinned(self) -> PinnedChart:
+        """kube-prometheus-stack at its pin (`kubernetes.kps_chart_version`), like the other charts."""
+        return PinnedChart(
+            name=KPS_CHART_NAME,
+            chart=self.k.kps_chart,
+            repo_url=self.k.kps_repo_url,
+            version=self.k.kps_chart_version,
+            setting="kubernetes.kps_chart",
+            state_dir=self.env.state_dir,
+            relative=self._rel,
+        )
+
+    @property
     def chart_cache(self) -> Path:
         """Where the pinned chart is fetched once: .obsctl/<env>/charts/<name>-<version>/<name>."""
-        return self.env.state_dir / "charts" / f"{KPS_CHART_NAME}-{self.k.kps_chart_version}" / KPS_CHART_NAME
+        return self.kps_pinned.cache
 
     def kps_chart_dir(self) -> Path | None:
         """The chart on disk: the configured local path, else the cached copy of the pinned
         version; None when it has not been fetched yet. A local path whose Chart.yaml is not
         the pinned version is refused (the pin is never dropped silently)."""
-        ref = self.kps_chart()
-        if ref.is_path:
-            path = Path(ref.ref)
-            found = h.chart_version(path)
-            if found is None:
-                raise PreflightError(
-                    f"kubernetes.kps_chart {path} is not a chart (no readable Chart.yaml)",
-                    "point kps_chart at an unpacked chart folder (helm pull --untar), or at repo/name",
-                )
-            if found != self.k.kps_chart_version:
-                raise PreflightError(
-                    f"kubernetes.kps_chart {path} is version {found}, kubernetes.kps_chart_version pins"
-                    f" {self.k.kps_chart_version}",
-                    "fetch the pinned version (helm pull ... --version <pin> --untar), or change the pin",
-                )
-            return path
-        return self.chart_cache if h.chart_version(self.chart_cache) == self.k.kps_chart_version else None
+        return self.kps_pinned.on_disk()
 
     def _chart_stage(self) -> str:
         """Make the pinned chart available on disk; only the first `up` needs the repository."""
-        found = self.kps_chart_dir()
-        if found is not None:
-            where = "local chart" if self.kps_chart().is_path else "cached"
-            return f"{KPS_CHART_NAME} {self.k.kps_chart_version}: {where} at {self._rel(found)}"
-        ref = self.kps_chart()
-        self.helm.pull(ref, self.chart_cache.parent)
-        if h.chart_version(self.chart_cache) != self.k.kps_chart_version:
-            raise ToolError(
-                f"helm pull {ref.describe()} did not leave {self.k.kps_chart_version} at {self.chart_cache}",
-                "check kubernetes.kps_chart, kps_chart_version and kps_repo_url",
-            )
-        return f"fetched {ref.describe()} into {self._rel(self.chart_cache)} (later runs need no repository)"
+        return self.kps_pinned.fetch(self.helm)
 
     def crd_documents(self, chart_dir: Path) -> list[dict[str, Any]]:
         """The CRDs the chart ships (kube-prometheus-stack keeps them in its `crds` subchart),
@@ -621,7 +608,7 @@ class KubernetesTarget:
         return "; ".join(parts)
 
     def kps_chart(self) -> h.ChartRef:
-        return h.chart_ref(self.k.kps_chart, self.k.kps_repo_url, self.k.kps_chart_version)
+        return self.kps_pinned.ref()
 
     def _require_chart(self) -> Path:
         chart = self.kps_chart_dir()

@@ -92,31 +92,7 @@ def kill_all(pids: list[int], timeout: float = 5.0) -> list[int]:
 
 def port_owner(port: int) -> int | None:
     """The pid listening on 127.0.0.1/0.0.0.0:port (TCP, IPv4 or IPv6), when it can be found."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A = LISTEN
-                inodes.add(f"socket:[{inode}]")
-    if not inodes:
-        return None
-    for pid in pids():
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
-                    return pid
-            except OSError:
-                continue
-    return None
+    return port_owners([port]).get(port)
 
 
 def pids() -> list[int]:

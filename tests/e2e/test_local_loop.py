@@ -5,29 +5,19 @@ status, port-forward, rebuild-test, down --purge with nothing left behind."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from obsctl.tools import procs
+from tests.conftest import run_obsctl
 
 pytestmark = pytest.mark.e2e
 
 
-def run(config: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OBSCTL_ENV", "OBSCTL_CONFIG")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "obsctl", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=config.parent,
-    )
+def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_obsctl(config, *args, timeout=240)
 
 
 def test_local_loop(local_project: Path) -> None:

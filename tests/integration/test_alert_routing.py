@@ -15,7 +15,6 @@ cluster configs use for secrets; for `check-config` only, `url_file` is swapped 
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import time
@@ -30,6 +29,7 @@ from obsctl import config
 from obsctl import render as r
 from obsctl.targets import get_target
 from obsctl.tools import binaries
+from tests.amtool import check_config, routes
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -65,13 +65,6 @@ alertmanager:
     templates:
     - '/etc/alertmanager/config/*.tmpl'
 """
-
-
-def _amtool() -> str:
-    found = shutil.which("amtool")
-    if not found:
-        pytest.skip("amtool is not installed (apt-get install prometheus-alertmanager; make test does)")
-    return found
 
 
 def _environments() -> list[config.Environment]:
@@ -130,49 +123,34 @@ def running(request: pytest.FixtureRequest, tmp_path: Path, helm_run: Helm) -> t
     return env.name, path
 
 
-def _route(amtool: str, path: Path, *labels: str) -> list[str]:
-    out = subprocess.run(
-        [amtool, "config", "routes", "test", f"--config.file={path}", *labels],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
-    return sorted(out.strip().split(","))
-
-
 def test_every_environment_has_a_valid_config_that_silences_watchdog(running: tuple[str, Path]) -> None:
-    amtool = _amtool()
     name, path = running
-    check = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, timeout=30)
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert _route(amtool, path, "alertname=Watchdog", "severity=none") == ["null"], name
-    assert _route(amtool, path, "alertname=InfoInhibitor", "severity=none") == ["null"], name
+    check_config(path)
+    assert routes(path, "alertname=Watchdog", "severity=none") == ["null"], name
+    assert routes(path, "alertname=InfoInhibitor", "severity=none") == ["null"], name
 
 
 def test_routes_of_the_kind_example(tmp_path: Path, helm_run: Helm) -> None:
-    amtool = _amtool()
     env = config.load(str(EXAMPLE), "kind")
     path = tmp_path / "am.yml"
     path.write_text(yaml.safe_dump(_for_amtool_025(_running_config(env, tmp_path, helm_run))))
-    assert _route(amtool, path, "alertname=FastAPIHighErrorRate", "severity=critical") == ["team-slack", "team-webhook"]
-    assert _route(amtool, path, "alertname=FastAPIHighLatency", "severity=warning") == ["team-webhook"]
+    assert routes(path, "alertname=FastAPIHighErrorRate", "severity=critical") == ["team-slack", "team-webhook"]
+    assert routes(path, "alertname=FastAPIHighLatency", "severity=warning") == ["team-webhook"]
     cfg = yaml.safe_load(path.read_text())
     assert cfg["route"]["group_by"] == ["alertname", "job"]  # obsctl's, not the chart's ['namespace']
     assert "templates" not in cfg and "global" not in cfg  # chart keys obsctl does not set are gone
 
 
 def test_local_alerts_reach_the_sink(tmp_path: Path) -> None:
-    amtool = _amtool()
     env = config.load(str(REPO / "obsctl.yaml"), "local")
     path = tmp_path / "am.yml"
     path.write_text(yaml.safe_dump(_running_config(env, tmp_path, None)))
     pages = ["local-email", "local-opsgenie", "local-pagerduty", "local-slack", "local-webhook"]
-    assert _route(amtool, path, "alertname=FastAPIPodDown", "severity=critical") == sorted([*pages, r.SINK_RECEIVER])
+    assert routes(path, "alertname=FastAPIPodDown", "severity=critical") == sorted([*pages, r.SINK_RECEIVER])
     tickets = ["local-email", "local-slack"]
-    warning = _route(amtool, path, "alertname=FastAPIHighLatency", "severity=warning")
+    warning = routes(path, "alertname=FastAPIHighLatency", "severity=warning")
     assert warning == sorted([*tickets, r.SINK_RECEIVER])
-    assert _route(amtool, path, "alertname=Watchdog", "severity=none") == ["local-heartbeat"]
+    assert routes(path, "alertname=Watchdog", "severity=none") == ["local-heartbeat"]
 
 
 # --- inhibition, by a real Alertmanager ---------------------------------------------------------------

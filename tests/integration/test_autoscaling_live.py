@@ -16,24 +16,18 @@ and nothing for another namespace.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
-import subprocess
-import sys
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from obsctl.targets import autoscaling as a
+from tests import liveprom
 from tests.conftest import free_port_block, local_config, make_project
+from tests.conftest import run_obsctl as obsctl
+from tests.liveprom import api
 
 pytestmark = pytest.mark.integration
 
@@ -41,26 +35,6 @@ REPLICAS = 2
 SCRAPE = "1s"  # local_config's scrape interval
 DEADLINE_S = 30.0
 NAMESPACE = "observability"
-
-
-def obsctl(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OBSCTL_ENV", "OBSCTL_CONFIG")}
-    return subprocess.run(
-        [sys.executable, "-m", "obsctl", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-        cwd=config.parent,
-    )
-
-
-def api(base: str, path: str, **params: str) -> Any:
-    query = f"?{urllib.parse.urlencode(params)}" if params else ""
-    with urllib.request.urlopen(f"{base}{path}{query}", timeout=5) as response:
-        body = json.load(response)
-    assert body["status"] == "success", body
-    return body["data"]
 
 
 def wait_for(what: str, probe: Any) -> Any:
@@ -143,45 +117,18 @@ def test_rule_rate_matches_the_dashboards_total(platform: tuple[str, list[str]])
 def cluster_like(platform: tuple[str, list[str]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A second real Prometheus scraping the live replicas as a ServiceMonitor would: job
     fastapi, with the namespace and pod labels the operator's relabelling sets."""
-    exe = shutil.which("prometheus")
-    if exe is None:
-        pytest.skip("prometheus is not on PATH; scripts/install-system-deps.sh installs it")
     _, instances = platform
     work = tmp_path_factory.mktemp("prometheus-cluster-like")
     targets = [
         {"targets": [inst], "labels": {"namespace": NAMESPACE, "pod": f"obsctl-app-5d9f8-{i}"}}
         for i, inst in enumerate(instances)
     ]
-    (work / "prometheus.yml").write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": SCRAPE, "scrape_timeout": SCRAPE},
-                "scrape_configs": [{"job_name": a.JOB, "static_configs": targets}],
-            }
-        )
-    )
-    port = free_port_block(1, start=23000)
-    log = (work / "prometheus.log").open("w")
-    proc = subprocess.Popen(
-        [
-            exe,
-            f"--config.file={work / 'prometheus.yml'}",
-            f"--storage.tsdb.path={work / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    config = {
+        "global": {"scrape_interval": SCRAPE, "scrape_timeout": SCRAPE},
+        "scrape_configs": [{"job_name": a.JOB, "static_configs": targets}],
+    }
+    with liveprom.running(work, config, free_port_block(1, start=23000)) as url:
+        yield url
 
 
 def test_cluster_rule_maps_namespace_and_pod(cluster_like: str) -> None:

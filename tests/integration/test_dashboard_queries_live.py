@@ -18,13 +18,9 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 import socket
-import subprocess
 import threading
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +32,7 @@ import yaml
 from obsctl import config, slo
 from obsctl import render as r
 from obsctl.verify import dashboards as dash
+from tests import liveprom
 
 pytestmark = pytest.mark.integration
 
@@ -150,14 +147,9 @@ def fake_app() -> Iterator[str]:
 class Prometheus:
     url: str
     started: float
-    log: Path
 
     def get(self, path: str, **params: str) -> dict:
-        query = f"?{urllib.parse.urlencode(params)}" if params else ""
-        with urllib.request.urlopen(f"{self.url}{path}{query}", timeout=5) as response:
-            payload = json.load(response)
-        assert payload["status"] == "success", payload
-        return payload["data"]
+        return liveprom.api(self.url, path, **params)
 
 
 def free_port() -> int:
@@ -168,69 +160,25 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def prometheus(fake_app: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    exe = shutil.which("prometheus")
-    if exe is None:
-        pytest.skip("prometheus is not on PATH; scripts/install-system-deps.sh installs it")
     workdir = tmp_path_factory.mktemp("prometheus")
     slo_rules = workdir / "slo.rules.yaml"
     slo_rules.write_text(r.rules_yaml(slo_groups()))
-    config = workdir / "prometheus.yml"
-    config.write_text(
-        yaml.safe_dump(
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(RULES), str(slo_rules)],
+        "scrape_configs": [
+            {"job_name": "fastapi", "static_configs": [{"targets": [fake_app]}]},
             {
-                "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-                "rule_files": [str(RULES), str(slo_rules)],
-                "scrape_configs": [
-                    {"job_name": "fastapi", "static_configs": [{"targets": [fake_app]}]},
-                    {
-                        "job_name": "kube-state-metrics",
-                        "metrics_path": "/kube-state",
-                        "honor_labels": True,
-                        "static_configs": [{"targets": [fake_app]}],
-                    },
-                ],
-            }
-        )
-    )
-    address = f"127.0.0.1:{free_port()}"
-    log = workdir / "prometheus.log"
-    with log.open("w") as log_file:
-        proc = subprocess.Popen(
-            [
-                exe,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address={address}",
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        server = Prometheus(url=f"http://{address}", started=time.monotonic(), log=log)
-        wait_until_ready(server, proc)
-        yield server
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def wait_until_ready(server: Prometheus, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"prometheus exited with {proc.returncode}:\n{server.log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/-/ready", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    pytest.fail(f"prometheus not ready after 10s:\n{server.log.read_text()[-3000:]}")
+                "job_name": "kube-state-metrics",
+                "metrics_path": "/kube-state",
+                "honor_labels": True,
+                "static_configs": [{"targets": [fake_app]}],
+            },
+        ],
+    }
+    started = time.monotonic()
+    with liveprom.running(workdir, config, free_port()) as url:
+        yield Prometheus(url=url, started=started)
 
 
 # ---------------------------------------------------------------------- tests

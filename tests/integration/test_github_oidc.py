@@ -17,9 +17,7 @@ including its GitHub OIDC trust checks (CKV_AWS_358).
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -30,13 +28,14 @@ import pytest
 from obsctl import config as c
 from obsctl.errors import ConfigError
 from obsctl.targets.eks import EksTarget
+from tests import tfplan
+from tests.tfplan import listed, policy, terraform
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 TF = REPO / "terraform"
 HCL = hcl2.SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
-PROVIDER_MIRROR = Path("/opt/tf-plugins")  # ../shared/TOOLS.md: a mirror of hashicorp/aws, where one exists
 PROVIDER_OIDC = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
 REPO_ARN = "arn:aws:ecr:eu-west-1:123456789012:repository/shop/app"
 CLUSTER_ARN = "arn:aws:eks:eu-west-1:123456789012:cluster/obsctl-prod"
@@ -150,38 +149,7 @@ def test_trust_pins_audience_and_exact_subjects() -> None:
 # --------------------------------------------------------------------------- the real plan
 
 
-def terraform(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("terraform")
-    if exe is None:
-        pytest.skip("terraform is not on PATH")
-    env = {
-        **os.environ,
-        "TF_CLI_CONFIG_FILE": str(work / "cli.tfrc"),
-        "TF_IN_AUTOMATION": "1",
-        "TF_INPUT": "0",
-        # The provider configures itself with these and makes no AWS call for a plan of new
-        # resources and policy documents (skip_* below): nothing here reaches AWS.
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }
-    return subprocess.run([exe, *args], cwd=work, env=env, capture_output=True, text=True, timeout=180)
-
-
 STUB = """
-terraform {
-  required_providers {
-    aws = { source = "hashicorp/aws" }
-  }
-}
-
-provider "aws" {
-  region                      = var.region
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-}
-
 # main.tf's locals, and stand-ins for the ECR repository and the eks module.
 locals {
   partition          = "aws"
@@ -208,32 +176,14 @@ variable "cluster_name" { type = string }
 variable "region" { type = string }
 output "cluster_arn" { value = "arn:aws:eks:${var.region}:123456789012:cluster/${var.cluster_name}" }
 """
-CLI_CONFIG = f"""
-provider_installation {{
-  filesystem_mirror {{
-    path    = "{PROVIDER_MIRROR}"
-    include = ["registry.terraform.io/hashicorp/aws"]
-  }}
-}}
-"""
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not (PROVIDER_MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-        pytest.skip(f"no hashicorp/aws provider mirror at {PROVIDER_MIRROR} (../shared/TOOLS.md)")
-    work = tmp_path_factory.mktemp("github-oidc")
-    shutil.copy(TF / "variables.tf", work / "variables.tf")
     text = (TF / "github_oidc.tf").read_text()
     assert text.count("aws_ecr_repository.this.arn") == 1
-    (work / "github_oidc.tf").write_text(text.replace("aws_ecr_repository.this.arn", "local.ecr_repository_arn"))
-    (work / "stub.tf").write_text(STUB)
-    (work / "eks").mkdir()
-    (work / "eks" / "main.tf").write_text(EKS_STUB)
-    (work / "cli.tfrc").write_text(CLI_CONFIG)
-    init = terraform(work, "init", "-no-color")
-    assert init.returncode == 0, init.stdout + init.stderr
-    return work
+    sources = {"github_oidc.tf": text.replace("aws_ecr_repository.this.arn", "local.ecr_repository_arn")}
+    return tfplan.initialised(tmp_path_factory.mktemp("github-oidc"), sources, STUB, EKS_STUB)
 
 
 def plan(work: Path, tmp_path: Path, github_oidc: dict[str, Any] | None, **state: Any) -> dict[str, Any]:
@@ -242,23 +192,7 @@ def plan(work: Path, tmp_path: Path, github_oidc: dict[str, Any] | None, **state
     tfvars = json.loads(EksTarget(load(tmp_path)).tfvars())
     tfvars["github_oidc"] = github_oidc
     tfvars["terraform_state"].update(state)
-    var_file = tmp_path / "t.tfvars.json"
-    var_file.write_text(json.dumps(tfvars))
-    out = tmp_path / "plan.bin"
-    result = terraform(work, "plan", "-no-color", f"-var-file={var_file}", f"-out={out}")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(terraform(work, "show", "-json", str(out)).stdout)
-
-
-def policy(planned: dict[str, Any], name: str) -> dict[str, Any]:
-    for resource in planned["prior_state"]["values"]["root_module"]["resources"]:
-        if resource["address"] == f"data.aws_iam_policy_document.{name}[0]":
-            return json.loads(resource["values"]["json"])
-    raise AssertionError(f"policy document {name} was not read during the plan")
-
-
-def listed(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else sorted(value)
+    return tfplan.plan(work, tmp_path, json.dumps(tfvars))
 
 
 def changes(planned: dict[str, Any]) -> dict[str, dict[str, Any]]:

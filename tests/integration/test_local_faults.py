@@ -17,21 +17,9 @@ import pytest
 
 from obsctl.tools import procs
 from tests.conftest import free_port_block, local_config, make_project
+from tests.conftest import run_obsctl as obsctl
 
 pytestmark = pytest.mark.integration
-
-
-def obsctl(config: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OBSCTL_ENV", "OBSCTL_CONFIG")}
-    env["COLUMNS"] = "250"
-    return subprocess.run(
-        [sys.executable, "-m", "obsctl", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=config.parent,
-    )
 
 
 def supervisords(state: Path) -> list[int]:

@@ -4,8 +4,6 @@ routing tree by severity, team and heartbeat. amtool (the real one) judges the r
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ import yaml
 from obsctl import config as c
 from obsctl import render as r
 from obsctl.errors import ConfigError, PreflightError
+from tests.amtool import amtool, check_config, routes
 
 pytestmark = pytest.mark.integration
 
@@ -157,37 +156,18 @@ def test_a_local_ca_file_is_refused_on_clusters_and_resolved_from_the_config_fol
     assert "alerting.receivers[0].email[0].ca_file" in info.value.message
 
 
-def _amtool() -> str:
-    found = shutil.which("amtool")
-    if not found:
-        pytest.skip("amtool is not installed (apt-get install prometheus-alertmanager; make test does)")
-    return found
-
-
-def _routes(path: Path, *labels: str) -> list[str]:
-    out = subprocess.run(
-        [_amtool(), "config", "routes", "test", f"--config.file={path}", *labels],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
-    return sorted(out.strip().split(","))
-
-
 def test_routing_by_severity_team_and_heartbeat_as_amtool_reads_it(tmp_path: Path) -> None:
     path = tmp_path / "am.yml"
     path.write_text(yaml.safe_dump(r.alertmanager_config(_alerting(EVERY), None, resolve=False)))
-    check = subprocess.run([_amtool(), "check-config", str(path)], capture_output=True, text=True, timeout=30)
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert _routes(path, "alertname=X", "severity=critical") == ["chat", "oncall"]
-    assert _routes(path, "alertname=X", "severity=warning") == ["mail"]
+    check_config(path)
+    assert routes(path, "alertname=X", "severity=critical") == ["chat", "oncall"]
+    assert routes(path, "alertname=X", "severity=warning") == ["mail"]
     # the payments team pages its own pager and keeps the global ticket receivers
-    assert _routes(path, "alertname=X", "severity=critical", "team=payments") == ["payments-pager"]
-    assert _routes(path, "alertname=X", "severity=warning", "team=payments") == ["mail"]
-    assert _routes(path, "alertname=X", "severity=info") == ["oncall"]  # the default: the first receiver
-    assert _routes(path, "alertname=Watchdog", "severity=none") == ["beat"]
-    assert _routes(path, "alertname=InfoInhibitor", "severity=none") == ["null"]
+    assert routes(path, "alertname=X", "severity=critical", "team=payments") == ["payments-pager"]
+    assert routes(path, "alertname=X", "severity=warning", "team=payments") == ["mail"]
+    assert routes(path, "alertname=X", "severity=info") == ["oncall"]  # the default: the first receiver
+    assert routes(path, "alertname=Watchdog", "severity=none") == ["beat"]
+    assert routes(path, "alertname=InfoInhibitor", "severity=none") == ["null"]
     beat = yaml.safe_load(path.read_text())["route"]["routes"][0]
     assert beat["repeat_interval"] == "2m" and beat["receiver"] == "beat"
 
@@ -196,7 +176,7 @@ def test_without_a_heartbeat_watchdog_is_silenced(tmp_path: Path) -> None:
     path = tmp_path / "am.yml"
     cfg = r.alertmanager_config(_alerting("      receivers: [{name: a}]\n      page: [a]"), None)
     path.write_text(yaml.safe_dump(cfg))
-    assert _routes(path, "alertname=Watchdog", "severity=none") == ["null"]
+    assert routes(path, "alertname=Watchdog", "severity=none") == ["null"]
 
 
 def test_verify_finds_a_receiver_no_route_reaches() -> None:
@@ -205,7 +185,7 @@ def test_verify_finds_a_receiver_no_route_reaches() -> None:
     from obsctl.verify import receivers as rv
     from obsctl.verify import run_checks
 
-    _amtool()
+    amtool()  # skips where amtool is missing
     extra = "        - name: forgotten\n          webhooks: [{url: 'https://x.example.com/'}]\n"
     alerting = _alerting(EVERY.replace("      page: [oncall, chat]", extra + "      page: [oncall, chat]"))
     results = {res.name: res for res in run_checks(rv.routing_checks(alerting, None), concurrent=True)}

@@ -11,9 +11,6 @@ documents locally, so the trust and permission policies are read from the plan's
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -23,28 +20,14 @@ import pytest
 from obsctl import config as c
 from obsctl.targets import node_autoscaler as na
 from obsctl.targets.eks import EksTarget
+from tests import tfplan
+from tests.tfplan import TF, listed, policy, terraform
 
 pytestmark = pytest.mark.integration
 
-TF = Path(__file__).resolve().parents[2] / "terraform"
-PROVIDER_MIRROR = Path("/opt/tf-plugins")
 ASG_ARN = "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:*:autoScalingGroupName/*"
 
 STUB = """
-terraform {
-  required_providers {
-    aws = { source = "hashicorp/aws" }
-  }
-}
-
-provider "aws" {
-  region                      = var.region
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-}
-
 # main.tf's locals, and a stand-in for the eks module.
 locals {
   partition  = "aws"
@@ -60,44 +43,12 @@ EKS_STUB = """
 variable "cluster_name" { type = string }
 output "cluster_name" { value = var.cluster_name }
 """
-CLI_CONFIG = f"""
-provider_installation {{
-  filesystem_mirror {{
-    path    = "{PROVIDER_MIRROR}"
-    include = ["registry.terraform.io/hashicorp/aws"]
-  }}
-}}
-"""
-
-
-def terraform(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("terraform")
-    if exe is None:
-        pytest.skip("terraform is not on PATH")
-    env = {
-        **os.environ,
-        "TF_CLI_CONFIG_FILE": str(work / "cli.tfrc"),
-        "TF_IN_AUTOMATION": "1",
-        "TF_INPUT": "0",
-        "AWS_ACCESS_KEY_ID": "testing",  # the provider configures itself; a plan of new resources calls no AWS API
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }
-    return subprocess.run([exe, *args], cwd=work, env=env, capture_output=True, text=True, timeout=180, check=False)
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not (PROVIDER_MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-        pytest.skip(f"no hashicorp/aws provider mirror at {PROVIDER_MIRROR} (../shared/TOOLS.md)")
-    work = tmp_path_factory.mktemp("node-autoscaler")
-    for name in ("variables.tf", "node_autoscaler.tf"):
-        shutil.copy(TF / name, work / name)
-    (work / "stub.tf").write_text(STUB)
-    (work / "eks").mkdir()
-    (work / "eks" / "main.tf").write_text(EKS_STUB)
-    (work / "cli.tfrc").write_text(CLI_CONFIG)
-    init = terraform(work, "init", "-no-color")
-    assert init.returncode == 0, init.stdout + init.stderr
+    sources = {"node_autoscaler.tf": (TF / "node_autoscaler.tf").read_text()}
+    work = tfplan.initialised(tmp_path_factory.mktemp("node-autoscaler"), sources, STUB, EKS_STUB)
     validate = terraform(work, "validate", "-no-color")
     assert validate.returncode == 0, validate.stdout + validate.stderr
     return work
@@ -118,23 +69,7 @@ def plan(work: Path, tmp_path: Path, node_autoscaler: str) -> dict[str, Any]:
     )
     tfvars = EksTarget(c.load(str(tmp_path / "obsctl.yaml"))).tfvars()
     assert json.loads(tfvars)["node_autoscaler"] == node_autoscaler
-    var_file = tmp_path / "t.tfvars.json"
-    var_file.write_text(tfvars)
-    out = tmp_path / "plan.bin"
-    result = terraform(work, "plan", "-no-color", f"-var-file={var_file}", f"-out={out}")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(terraform(work, "show", "-json", str(out)).stdout)
-
-
-def document(planned: dict[str, Any], name: str) -> dict[str, Any]:
-    for resource in planned["prior_state"]["values"]["root_module"]["resources"]:
-        if resource["address"] == f"data.aws_iam_policy_document.{name}[0]":
-            return json.loads(resource["values"]["json"])
-    raise AssertionError(f"policy document {name} was not read during the plan")
-
-
-def listed(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else sorted(value)
+    return tfplan.plan(work, tmp_path, tfvars)
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +93,7 @@ def test_plan_creates_the_role_its_policy_and_the_association(chosen: dict[str, 
 
 
 def test_plan_trust_is_pod_identity_for_that_service_account_only(chosen: dict[str, Any]) -> None:
-    [statement] = document(chosen, "cluster_autoscaler_assume")["Statement"]
+    [statement] = policy(chosen, "cluster_autoscaler_assume")["Statement"]
     assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     assert listed(statement["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
     assert statement["Condition"] == {
@@ -171,7 +106,7 @@ def test_plan_trust_is_pod_identity_for_that_service_account_only(chosen: dict[s
 
 
 def test_plan_permissions_write_only_to_this_clusters_groups(chosen: dict[str, Any]) -> None:
-    statements = {s["Sid"]: s for s in document(chosen, "cluster_autoscaler")["Statement"]}
+    statements = {s["Sid"]: s for s in policy(chosen, "cluster_autoscaler")["Statement"]}
     assert set(statements) == {"Discover", "DescribeOwnNodegroups", "ScaleOwnGroups"}
     assert statements["Discover"]["Resource"] == "*"
     assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in listed(statements["Discover"]["Action"]))

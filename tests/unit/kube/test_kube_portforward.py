@@ -39,21 +39,28 @@ def backend() -> Iterator[tuple[str, int]]:
     server.server_close()
 
 
-def _grafana(fake: FakeKube, backend: tuple[str, int], t: KubernetesTarget) -> None:
-    labels = {"app.kubernetes.io/name": "grafana"}
+GRAFANA = {"app.kubernetes.io/name": "grafana"}
+
+
+def _grafana_service(fake: FakeKube, t: KubernetesTarget) -> None:
+    """kube-prometheus-stack's Grafana Service (selecting GRAFANA Pods) and its admin Secret."""
     fake.put("namespaces", {"metadata": {"name": "monitoring"}})
     fake.put(
         "services",
         {
             "metadata": {"name": "kube-prometheus-stack-grafana"},
-            "spec": {"selector": labels, "ports": [{"name": "http-web", "port": 80, "targetPort": "grafana"}]},
+            "spec": {"selector": GRAFANA, "ports": [{"name": "http-web", "port": 80, "targetPort": "grafana"}]},
         },
         "monitoring",
     )
-    fake.put("pods", pod("grafana-0", labels, ready=False, ports={"grafana": 3000}), "monitoring")
-    fake.put("pods", pod("grafana-1", labels, ready=True, ports={"grafana": 3000}), "monitoring")
-    fake.backends[("monitoring", "grafana-1")] = backend
     t.kube.ensure_admin_secret("monitoring", t.k.grafana_admin_secret, t.owner)
+
+
+def _grafana(fake: FakeKube, backend: tuple[str, int], t: KubernetesTarget) -> None:
+    _grafana_service(fake, t)
+    fake.put("pods", pod("grafana-0", GRAFANA, ready=False, ports={"grafana": 3000}), "monitoring")
+    fake.put("pods", pod("grafana-1", GRAFANA, ready=True, ports={"grafana": 3000}), "monitoring")
+    fake.backends[("monitoring", "grafana-1")] = backend
 
 
 def test_port_forward_pipes_http_through_the_websocket(fake: FakeKube, kubeconfig: Path, backend) -> None:
@@ -158,22 +165,12 @@ def _named_backend(name: str) -> ThreadingHTTPServer:
 def test_port_forward_picks_a_ready_pod_again_and_says_what_fails(fake: FakeKube, target: KubernetesTarget) -> None:
     """The chosen Pod becomes not Ready, then goes: new connections reach another Ready Pod; with
     none left, each failed connection is told to `warn` while the forward runs, not afterwards."""
-    labels = {"app.kubernetes.io/name": "grafana"}
-    fake.put("namespaces", {"metadata": {"name": "monitoring"}})
-    fake.put(
-        "services",
-        {
-            "metadata": {"name": "kube-prometheus-stack-grafana"},
-            "spec": {"selector": labels, "ports": [{"name": "http-web", "port": 80, "targetPort": "grafana"}]},
-        },
-        "monitoring",
-    )
+    _grafana_service(fake, target)
     servers = {}
     for name in ("grafana-a", "grafana-b"):
-        fake.put("pods", pod(name, labels, ready=True, ports={"grafana": 3000}), "monitoring")
+        fake.put("pods", pod(name, GRAFANA, ready=True, ports={"grafana": 3000}), "monitoring")
         servers[name] = _named_backend(name)
         fake.backends[("monitoring", name)] = servers[name].server_address  # type: ignore[assignment]
-    target.kube.ensure_admin_secret("monitoring", target.k.grafana_admin_secret, target.owner)
     warned: list[str] = []
     seen: list[str] = []
 
