@@ -296,32 +296,40 @@ def slo(
     if output == Output.json:
         sys.stdout.write(json.dumps({"environment": e.name, "slos": [r.to_dict() for r in rows]}, indent=2) + "\n")
         return
+    from rich import box
     from rich.table import Table
 
     def pct(v: float | None, digits: int = 3) -> str:
         return "-" if v is None else f"{v * 100:.{digits}f}%"
 
     def burn(v: float | None) -> str:
-        return "-" if v is None else f"{v:.2f}x"
+        return "-" if v is None else f"{v:.3g}"
 
-    table = Table(show_lines=False)
-    for col in ("slo", "objective", "SLI (window)", "budget left", *(f"burn {w}" for w in slo_status.BURN_WINDOWS)):
-        table.add_column(col, justify="left" if col == "slo" else "right")
-    table.add_column("firing", overflow="fold")
+    console = _out()
+    if console.width < 100:  # a table of 11 columns would squeeze the names away: a block per SLO
+        for r in rows:
+            console.print(
+                f"[bold]{_esc(r.slo)}[/] {r.objective:g}%/{r.window}  SLI {pct(r.sli)}"
+                f"  budget left {pct(r.budget_remaining, 1)}"
+            )
+            console.print("  burn " + "  ".join(f"{w} {burn(r.burn_rates[w])}" for w in slo_status.BURN_WINDOWS))
+    else:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for col in ("slo", "objective", "SLI", "budget left", *slo_status.BURN_WINDOWS):
+            table.add_column(col, justify="left" if col == "slo" else "right", no_wrap=True)
+        for r in rows:
+            table.add_row(
+                _esc(r.slo),
+                f"{r.objective:g}%/{r.window}",
+                pct(r.sli),
+                pct(r.budget_remaining, 1),
+                *(burn(r.burn_rates[w]) for w in slo_status.BURN_WINDOWS),
+            )
+        console.print(table)
+    console.print("burn: error ratio over the window / error budget (1 = on budget); the job is in --output json")
     for r in rows:
-        name = r.slo if r.job is None else f"{r.slo} ({r.job})"
-        table.add_row(
-            _esc(name),
-            f"{r.objective:g}% / {r.window}",
-            pct(r.sli),
-            pct(r.budget_remaining, 1),
-            *(burn(r.burn_rates[w]) for w in slo_status.BURN_WINDOWS),
-            _esc(", ".join(r.firing)) or "-",
-        )
-    _out().print(table)
-    _out().print(
-        "burn rate: error ratio over the window / error budget; 1x spends the budget exactly over the SLO window"
-    )
+        if r.firing:
+            console.print(f"[red]firing[/] {_esc(r.slo)}: {_esc(', '.join(r.firing))}")
 
 
 @app.command("port-forward")

@@ -72,7 +72,9 @@ def test_local_loop(local_project: Path) -> None:
     assert avail["job"] == "fastapi" and 0 < avail["sli"] < 0.995 and avail["budget_remaining"] < 1
     assert avail["burn_rates"]["1h"] > 1 and all(v is not None for v in avail["burn_rates"].values())
     table = run(local_project, "slo")
-    assert table.returncode == 0 and "availability (fastapi)" in table.stdout, table.stdout + table.stderr
+    assert table.returncode == 0, table.stdout + table.stderr
+    row = next(line.split() for line in table.stdout.splitlines() if line.split()[:1] == ["availability"])
+    assert row[1] == "99.5%/30d" and len(row) == 4 + 7, row  # slo, objective, SLI, budget, 7 burn rates
 
     status = run(local_project, "status")
     assert status.returncode == 0 and "RUNNING" in status.stdout
