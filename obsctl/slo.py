@@ -21,6 +21,22 @@ Recordings (labels: `slo`, and `job` where the SLI has one; nothing else):
 - `slo:objective:ratio`, `slo:error_budget:ratio` (1 - objective) and
   `slo:period_error_budget_remaining:ratio` (1 - window error ratio / budget).
 
+Groups, per SLO (a group is the unit Prometheus schedules and times):
+- `slo-<name>`, the hot group, at the global evaluation_interval: the raw-window recordings,
+  the objective and budget, then the alerts (a group evaluates its rules in order, so the
+  page reads this evaluation's 5m..6h ratios);
+- `slo-<name>-long`, every LONG_INTERVAL (1m): the 1d, 3d and window ratios and the budget
+  remaining. Each sum_over_time reads up to 8,640 samples per series, and at every
+  evaluation (1s locally) they were most of the cost (bench/slo_rules.py: 130 ms per
+  evaluation for 10 SLOs with 30 days of history); a minute-old ratio over a day or more
+  changes nothing. The interval must stay well under Prometheus' lookback delta (5m): the
+  tickets in the hot group read `ratio_rate1d`/`_rate3d` as instant vectors, and a
+  recording older than the lookback delta reads as absent, which would make the alert
+  expression empty and reset its `for: 1h` timer. At 1m, a missed or slow evaluation or
+  two still leaves a sample in range, and the ticket fires at most a minute later than the
+  ratio crosses its threshold;
+- `slo-<name>-sparse`, every 5m: the 5m rates those long windows are summed from.
+
 Alerts: `ErrorBudgetBurn`, a contract other parts of obsctl (routing, inhibition, drills,
 dashboards) rely on: labels `slo`, `severity` (critical = page, warning = ticket), `team`,
 `long_window`, `short_window`, `burn_rate`; `$value` is the burn rate over the long window.
@@ -41,6 +57,7 @@ DEFAULT_RUNBOOK = "docs/runbooks.md#errorbudgetburn"
 WINDOW_HOURS = {"28d": 28 * 24, "30d": 30 * 24}
 SPARSE = "rate5m_every5m"  # slo:sli_errors:rate5m_every5m: the 5m rate, recorded every 5m
 SPARSE_INTERVAL = "5m"
+LONG_INTERVAL = "1m"  # well under the 5m lookback delta: see the module docstring
 HOURS = {"1h": 1, "6h": 6, "1d": 24, "3d": 72}
 
 
@@ -112,7 +129,8 @@ def _raw(slo: Slo, window: str) -> tuple[str, str]:
     return total, f"{requests_rec} - on (job) {fill(sli.good or '')} or on (job) {requests_rec}"
 
 
-def recording_rules(slo: Slo) -> list[dict[str, Any]]:
+def raw_recording_rules(slo: Slo) -> list[dict[str, Any]]:
+    """The hot group's recordings: the raw windows up to 6h, the objective and the budget."""
     labels = {"slo": slo.name}
     sel = f'{{slo="{slo.name}"}}'
     rules: list[dict[str, Any]] = []
@@ -127,6 +145,20 @@ def recording_rules(slo: Slo) -> list[dict[str, Any]]:
                 "labels": dict(labels),
             },
         ]
+    budget = _num(slo.error_budget)
+    rules += [
+        {"record": "slo:objective:ratio", "expr": f"vector({_num(slo.ratio)})", "labels": dict(labels)},
+        {"record": "slo:error_budget:ratio", "expr": f"vector({budget})", "labels": dict(labels)},
+    ]
+    return rules
+
+
+def long_recording_rules(slo: Slo) -> list[dict[str, Any]]:
+    """The long-window group's recordings: the 1d, 3d and window ratios from the sparse 5m
+    rates, then the budget remaining over the window (read in this group's order)."""
+    labels = {"slo": slo.name}
+    sel = f'{{slo="{slo.name}"}}'
+    rules: list[dict[str, Any]] = []
     for w in (*DERIVED_WINDOWS, slo.window):
         rules.append(
             {
@@ -141,16 +173,13 @@ def recording_rules(slo: Slo) -> list[dict[str, Any]]:
                 "labels": dict(labels),
             }
         )
-    budget = _num(slo.error_budget)
-    rules += [
-        {"record": "slo:objective:ratio", "expr": f"vector({_num(slo.ratio)})", "labels": dict(labels)},
-        {"record": "slo:error_budget:ratio", "expr": f"vector({budget})", "labels": dict(labels)},
+    rules.append(
         {
             "record": "slo:period_error_budget_remaining:ratio",
-            "expr": f"1 - slo:sli_error:ratio_rate{slo.window}{sel} / {budget}",
+            "expr": f"1 - slo:sli_error:ratio_rate{slo.window}{sel} / {_num(slo.error_budget)}",
             "labels": dict(labels),
-        },
-    ]
+        }
+    )
     return rules
 
 
@@ -221,11 +250,12 @@ def sparse_rules(slo: Slo) -> list[dict[str, Any]]:
 
 
 def rule_groups(slos: list[Slo] | tuple[Slo, ...]) -> list[dict[str, Any]]:
-    """Per SLO, a group of its recordings then its alerts (a group evaluates its rules in
-    order, so the alerts read this evaluation's ratios), and a group every 5 minutes that
-    samples its 5m rates for the long windows."""
+    """Per SLO, the hot group (raw-window recordings then the alerts, at the global
+    interval), the long-window group every minute and the sparse group every 5 minutes
+    (the module docstring says why)."""
     out: list[dict[str, Any]] = []
     for s in slos:
-        out.append({"name": group_name(s), "rules": recording_rules(s) + alert_rules(s)})
+        out.append({"name": group_name(s), "rules": raw_recording_rules(s) + alert_rules(s)})
+        out.append({"name": f"{group_name(s)}-long", "interval": LONG_INTERVAL, "rules": long_recording_rules(s)})
         out.append({"name": f"{group_name(s)}-sparse", "interval": SPARSE_INTERVAL, "rules": sparse_rules(s)})
     return out

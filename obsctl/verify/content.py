@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from obsctl import render as r
+from obsctl import slo
+from obsctl.config import duration_seconds
 from obsctl.tools.http import HttpApi
 from obsctl.tools.prometheus import parse_exposition
 from obsctl.verify import Check, CheckFailed, CheckSkipped, eventually
@@ -119,11 +121,16 @@ def dashboard_checks(
     slos: bool = True,
 ) -> list[Check]:
     """One check per dashboard of dashboards/: every panel query returns data. Without SLOs
-    (`slos` false) the SLO dashboard has nothing to show, and its check says so."""
+    (`slos` false) the SLO dashboard has nothing to show, and its check says so. The SLO
+    dashboard may wait one interval of the SLOs' long-window group longer: a fresh Prometheus
+    runs a group first up to one interval after it starts, and the budget panels read it."""
+    slo_settle = settle + duration_seconds(slo.LONG_INTERVAL)
     return [
         Check(
             f"dashboard {stem}: every panel returns data",
-            dashboard_returns_data(query, text, window, settle, interval, cluster)
+            dashboard_returns_data(
+                query, text, window, slo_settle if stem == SLO_DASHBOARD else settle, interval, cluster
+            )
             if slos or stem != SLO_DASHBOARD
             else _no_slos,
             "dashboards",

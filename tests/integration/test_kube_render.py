@@ -51,13 +51,14 @@ def test_render_writes_values_and_every_app_manifest(tmp_path: Path) -> None:
     # the SLO rules ride in the same PrometheusRule, exactly as the local rule file has them
     rule = next(d for d in docs if d["kind"] == "PrometheusRule")
     slo_groups = [g for g in rule["spec"]["groups"] if g["name"].startswith("slo-")]
-    assert [g["name"] for g in slo_groups] == ["slo-availability", "slo-availability-sparse"]
+    assert [g["name"] for g in slo_groups] == ["slo-availability", "slo-availability-long", "slo-availability-sparse"]
     assert slo_groups == [g for g in render.rule_groups(env.root, env.spec) if g["name"].startswith("slo-")]
-    # the operator's own model of the CRD accepts it, the sparse group's `interval` included
+    # the operator's own model of the CRD accepts it, the long and sparse groups' `interval` included
     from cloudcoil.models.prometheus_operator.v1 import PrometheusRule
 
     assert [g.interval for g in PrometheusRule.model_validate(rule).spec.groups if g.name.startswith("slo-")] == [
         None,
+        "1m",
         "5m",
     ]
     kinds = sorted({d["kind"] for d in docs})

@@ -16,6 +16,12 @@ minute, sampled every minute):
   the burn rate ($value) in them.
 
 A last test breaks the generator (the page's burn rate 14.4 -> 4) and proves these tests fail.
+
+promtool evaluates every group at each `evaluation_interval` (1m here) whatever its own
+`interval:`: the long-window group (every 1m, slo.LONG_INTERVAL) runs as in production; the
+sparse group (5m in production) samples every minute, which leaves its traffic-weighted
+ratios unchanged. `group_eval_order` puts the hot group first, so its tickets read the long
+windows' ratios of the previous minute: the worst lag a separate 1m group gives them.
 """
 
 from __future__ import annotations
@@ -274,7 +280,9 @@ def write_suite(case: Case, folder: Path, groups: list[dict[str, Any]] | None = 
     rules = folder / "slo.rules.yaml"
     rules.write_text(r.rules_yaml(groups if groups is not None else slo.rule_groups([case.slo])))
     tests = [fast_burn(case), slow_burn(case), within_budget(case), *no_traffic(case), outage_annotations(case)]
-    doc = {"rule_files": [rules.name], "evaluation_interval": "1m", "tests": tests}
+    order = [g["name"] for g in slo.rule_groups([case.slo])]  # hot, long, sparse
+    assert slo.LONG_INTERVAL == "1m", "the scenarios evaluate every 1m: keep them in step"
+    doc = {"rule_files": [rules.name], "evaluation_interval": "1m", "group_eval_order": order, "tests": tests}
     path = folder / "slo.rules.test.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
     return path

@@ -131,8 +131,9 @@ def test_repository_local_env_has_the_drill_slos(repo_root: Path) -> None:
 
 def test_rules_have_every_window_and_small_label_sets(repo_root: Path) -> None:
     env = c.load(str(repo_root / "obsctl.yaml"), "local")
-    groups = [g for g in slo.rule_groups(env.spec.slos) if not g["name"].endswith("-sparse")]
-    for group, spec in zip(groups, env.spec.slos, strict=True):
+    all_groups = {g["name"]: g for g in slo.rule_groups(env.spec.slos)}
+    for spec in env.spec.slos:
+        group = {"rules": all_groups[f"slo-{spec.name}"]["rules"] + all_groups[f"slo-{spec.name}-long"]["rules"]}
         records = [x for x in group["rules"] if "record" in x]
         names = {x["record"] for x in records}
         for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d", spec.window):
@@ -177,3 +178,27 @@ def test_the_page_inhibits_the_ticket_of_the_same_slo() -> None:
         "equal": ["slo"],
     }
     assert rule in r.OBSCTL_INHIBIT_RULES
+
+
+def test_long_windows_run_in_their_own_group_under_the_lookback_delta(repo_root: Path) -> None:
+    """The hot group (global interval) holds no sum_over_time over days; the long-window
+    group holds them all and runs often enough (under the 5m lookback delta, with room for a
+    missed evaluation) that the tickets reading its ratios never see a gap."""
+    env = c.load(str(repo_root / "obsctl.yaml"), "local")
+    groups = {g["name"]: g for g in slo.rule_groups(env.spec.slos)}
+    for spec in env.spec.slos:
+        hot, long = groups[f"slo-{spec.name}"], groups[f"slo-{spec.name}-long"]
+        assert "interval" not in hot  # the global evaluation_interval
+        assert not any("sum_over_time" in x["expr"] for x in hot["rules"])
+        assert [x["record"] for x in long["rules"]] == [
+            "slo:sli_error:ratio_rate1d",
+            "slo:sli_error:ratio_rate3d",
+            f"slo:sli_error:ratio_rate{spec.window}",
+            "slo:period_error_budget_remaining:ratio",
+        ]
+        assert c.duration_seconds(long["interval"]) * 2 < c.duration_seconds("5m")
+        # the tickets read the long group's ratios: still in the hot group, same expressions
+        tickets = [x["expr"] for x in hot["rules"] if x.get("labels", {}).get("severity") == "warning"]
+        assert any("slo:sli_error:ratio_rate1d" in e for e in tickets)
+        assert any("slo:sli_error:ratio_rate3d" in e for e in tickets)
+    assert list(groups) == slo.group_names(env.spec.slos)
