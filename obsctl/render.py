@@ -154,7 +154,10 @@ def rule_groups(root: Path, spec: LocalEnv | KubernetesEnv | EksEnv) -> list[dic
     of rules/, then the environment's SLO groups (obsctl/slo.py), with the profile's `for:`."""
     from obsctl import slo
 
-    return with_for_overrides(load_rule_groups(root) + slo.rule_groups(spec.slos), spec.alerting.for_overrides)
+    return with_for_overrides(
+        load_rule_groups(root) + slo.rule_groups(spec.slos, spec.scrape.evaluation_interval),
+        spec.alerting.for_overrides,
+    )
 
 
 def rules_yaml(groups: list[dict[str, Any]]) -> str:

@@ -34,7 +34,11 @@ Groups, per SLO (a group is the unit Prometheus schedules and times):
   recording older than the lookback delta reads as absent, which would make the alert
   expression empty and reset its `for: 1h` timer. At 1m, a missed or slow evaluation or
   two still leaves a sample in range, and the ticket fires at most a minute later than the
-  ratio crosses its threshold;
+  ratio crosses its threshold. Where the evaluation interval itself is drill-short (under
+  DRILL_EVALUATION, the local profile's 1s) the long group runs at it instead (long_interval):
+  a fresh platform shows its budget at once rather than after up to a minute (`verify` waits
+  for the SLO dashboard's budget panels), and a local Prometheus keeps a day, which keeps the
+  long windows cheap (bench/slo_rules.py prints the figures);
 - `slo-<name>-sparse`, every 5m: the 5m rates those long windows are summed from.
 
 Alerts: `ErrorBudgetBurn`, a contract other parts of obsctl (routing, inhibition, drills,
@@ -47,6 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from obsctl.config import duration_seconds
 from obsctl.slo_spec import WINDOW_PLACEHOLDER, AvailabilitySli, CustomSli, LatencySli, Slo, le_label
 
 ALERT = "ErrorBudgetBurn"
@@ -58,6 +63,7 @@ WINDOW_HOURS = {"28d": 28 * 24, "30d": 30 * 24}
 SPARSE = "rate5m_every5m"  # slo:sli_errors:rate5m_every5m: the 5m rate, recorded every 5m
 SPARSE_INTERVAL = "5m"
 LONG_INTERVAL = "1m"  # well under the 5m lookback delta: see the module docstring
+DRILL_EVALUATION = 10.0  # seconds: an evaluation interval under this is a drill profile (local: 1s)
 HOURS = {"1h": 1, "6h": 6, "1d": 24, "3d": 72}
 
 
@@ -249,13 +255,22 @@ def sparse_rules(slo: Slo) -> list[dict[str, Any]]:
     ]
 
 
-def rule_groups(slos: list[Slo] | tuple[Slo, ...]) -> list[dict[str, Any]]:
+def long_interval(evaluation_interval: str | None = None) -> str:
+    """How often the long-window groups run: LONG_INTERVAL, or a drill-short evaluation
+    interval itself (the module docstring says why)."""
+    if evaluation_interval and duration_seconds(evaluation_interval) < DRILL_EVALUATION:
+        return evaluation_interval
+    return LONG_INTERVAL
+
+
+def rule_groups(slos: list[Slo] | tuple[Slo, ...], evaluation_interval: str | None = None) -> list[dict[str, Any]]:
     """Per SLO, the hot group (raw-window recordings then the alerts, at the global
-    interval), the long-window group every minute and the sparse group every 5 minutes
-    (the module docstring says why)."""
+    interval), the long-window group every long_interval(evaluation_interval) and the
+    sparse group every 5 minutes (the module docstring says why)."""
     out: list[dict[str, Any]] = []
+    long = long_interval(evaluation_interval)
     for s in slos:
         out.append({"name": group_name(s), "rules": raw_recording_rules(s) + alert_rules(s)})
-        out.append({"name": f"{group_name(s)}-long", "interval": LONG_INTERVAL, "rules": long_recording_rules(s)})
+        out.append({"name": f"{group_name(s)}-long", "interval": long, "rules": long_recording_rules(s)})
         out.append({"name": f"{group_name(s)}-sparse", "interval": SPARSE_INTERVAL, "rules": sparse_rules(s)})
     return out

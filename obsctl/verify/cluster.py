@@ -51,7 +51,14 @@ def checks(t: KubernetesTarget) -> list[Check]:
         return t.prometheus("api/v1/query", query=expr)["result"]
 
     return out + content.dashboard_checks(
-        t.env.root, query, t.rate_window(), settle(t), interval=1.0, cluster=True, slos=bool(t.spec.slos)
+        t.env.root,
+        query,
+        t.rate_window(),
+        settle(t),
+        interval=1.0,
+        cluster=True,
+        slos=bool(t.spec.slos),
+        slo_interval=slo.long_interval(t.spec.scrape.evaluation_interval),
     )
 
 

@@ -119,12 +119,14 @@ def dashboard_checks(
     interval: float = 0.25,
     cluster: bool = False,
     slos: bool = True,
+    slo_interval: str = slo.LONG_INTERVAL,
 ) -> list[Check]:
     """One check per dashboard of dashboards/: every panel query returns data. Without SLOs
     (`slos` false) the SLO dashboard has nothing to show, and its check says so. The SLO
     dashboard may wait one interval of the SLOs' long-window group longer: a fresh Prometheus
-    runs a group first up to one interval after it starts, and the budget panels read it."""
-    slo_settle = settle + duration_seconds(slo.LONG_INTERVAL)
+    runs a group first up to one interval after it starts (`slo_interval`, what
+    slo.long_interval gives the environment), and the budget panels read it."""
+    slo_settle = settle + duration_seconds(slo_interval)
     return [
         Check(
             f"dashboard {stem}: every panel returns data",

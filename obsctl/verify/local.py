@@ -32,7 +32,12 @@ def checks(t: LocalTarget) -> list[Check]:
         Check("grafana datasource and dashboards", lambda: _grafana(t), "grafana"),
     ]
     return out + content.dashboard_checks(
-        t.env.root, t.prometheus.query, t.rate_window(), SETTLE, slos=bool(t.spec.slos)
+        t.env.root,
+        t.prometheus.query,
+        t.rate_window(),
+        SETTLE,
+        slos=bool(t.spec.slos),
+        slo_interval=slo.long_interval(t.spec.scrape.evaluation_interval),
     )
 
 

@@ -202,3 +202,19 @@ def test_long_windows_run_in_their_own_group_under_the_lookback_delta(repo_root:
         assert any("slo:sli_error:ratio_rate1d" in e for e in tickets)
         assert any("slo:sli_error:ratio_rate3d" in e for e in tickets)
     assert list(groups) == slo.group_names(env.spec.slos)
+
+
+def test_long_windows_run_at_a_drill_short_evaluation_interval(repo_root: Path) -> None:
+    """Locally (1s evaluations) the long-window group runs at every evaluation, so a fresh
+    platform has its budget figures at once: at 1m, `verify` waited up to a minute for the
+    SLO dashboard's budget panels (bench/up.py: verify 1.7 s -> 50 s). Clusters keep 1m."""
+    local = c.load(str(repo_root / "obsctl.yaml"), "local")
+    kind = c.load(str(repo_root / "examples" / "obsctl.example.yaml"), "kind")
+    assert local.spec.scrape.evaluation_interval == "1s" and local.spec.slos
+    assert c.duration_seconds(kind.spec.scrape.evaluation_interval) >= slo.DRILL_EVALUATION and kind.spec.slos
+
+    def long_intervals(env: c.Environment) -> set[str]:
+        return {g["interval"] for g in r.rule_groups(env.root, env.spec) if g["name"].endswith("-long")}
+
+    assert long_intervals(local) == {"1s"}
+    assert long_intervals(kind) == {slo.LONG_INTERVAL}
