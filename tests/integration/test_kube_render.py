@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from obsctl import config, render
+from obsctl import config, render, slo
 from obsctl.targets.kubernetes import KubernetesTarget
 from obsctl.tools import binaries
 from tests.fakekube.fixtures import make_env
@@ -56,9 +56,10 @@ def test_render_writes_values_and_every_app_manifest(tmp_path: Path) -> None:
     # the operator's own model of the CRD accepts it, the long and sparse groups' `interval` included
     from cloudcoil.models.prometheus_operator.v1 import PrometheusRule
 
+    long = slo.long_interval(env.spec.scrape.evaluation_interval)  # this test env evaluates every 1s: 1s
     assert [g.interval for g in PrometheusRule.model_validate(rule).spec.groups if g.name.startswith("slo-")] == [
         None,
-        "1m",
+        long,
         "5m",
     ]
     kinds = sorted({d["kind"] for d in docs})

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from obsctl import slo
 from obsctl.verify import content
 
 LONG = re.compile(r"period_error_budget_remaining|ratio_rate(1d|3d|28d|30d)")
@@ -27,18 +26,16 @@ def checks_with_a_late_long_group(repo_root: Path, late_s: float) -> dict[str, A
             return []
         return [{"metric": {}, "value": [0, "1"]}]
 
-    checks = content.dashboard_checks(repo_root, query, "10s", settle=0.1, interval=0.05)
+    checks = content.dashboard_checks(repo_root, query, "10s", settle=0.1, interval=0.05, slo_interval="1s")
     return {c.name: c for c in checks}
 
 
-def test_the_slo_dashboard_waits_one_long_interval_more(repo_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(slo, "LONG_INTERVAL", "1s")
+def test_the_slo_dashboard_waits_one_long_interval_more(repo_root: Path) -> None:
     checks = checks_with_a_late_long_group(repo_root, late_s=0.6)
     assert "queries return data" in checks[f"dashboard {content.SLO_DASHBOARD}: every panel returns data"].run()
 
 
-def test_it_still_fails_when_the_long_group_never_records(repo_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(slo, "LONG_INTERVAL", "1s")
+def test_it_still_fails_when_the_long_group_never_records(repo_root: Path) -> None:
     checks = checks_with_a_late_long_group(repo_root, late_s=60)
     started = time.monotonic()
     with pytest.raises(content.CheckFailed, match="queries return nothing: .*budget"):
