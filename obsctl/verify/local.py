@@ -226,10 +226,17 @@ def _journey(
     )
 
 
+# the page of the pod-down drill: no replica up (rules/fastapi.rules.yaml), not the per-replica warnings
+POD_DOWN_PAGE = {"severity": "critical", "scope": "all"}
+
+
 def drill_pod_down(t: LocalTarget, timeout: float = 60.0) -> list[Check]:
-    """Stop every app replica, watch FastAPIPodDown travel to the sink, start them, watch it resolve."""
+    """Stop every app replica, watch FastAPIPodDown's page (no replica up) travel to the sink,
+    start them, watch it resolve. The per-replica warnings share the alert name and can fire
+    first; a journey that followed them could restart the app before the page ever fired, and
+    the page receivers then got nothing (seen under load)."""
     undo = (f"started {', '.join(t.app_programs())} again", t.start_app)
-    return _journey(t, "FastAPIPodDown", t.stop_app, t.start_app, timeout, undo=undo)
+    return _journey(t, "FastAPIPodDown", t.stop_app, t.start_app, timeout, match=POD_DOWN_PAGE, undo=undo)
 
 
 def drill_error_rate(t: LocalTarget, timeout: float = 60.0) -> list[Check]:
