@@ -267,33 +267,27 @@ class SecretRef:
         return f"https://obsctl-secret.invalid/from-env/{self.env_var}"
 
 
+# Per receiver type: (its list on a Receiver, the field naming its secret's variable, the kind and
+# name of the secret in its key), in the order the secrets are listed.
+_SECRET_FIELDS = (
+    ("webhooks", "url_env", "webhook", "url"),
+    ("slack", "api_url_env", "slack", "api-url"),
+    ("pagerduty", "routing_key_env", "pagerduty", "routing-key"),
+    ("email", "auth_password_env", "email", "auth-password"),
+    ("opsgenie", "api_key_env", "opsgenie", "api-key"),
+)
+
+
 def receiver_secrets(alerting: AlertingSettings) -> list[SecretRef]:
-    """Every secret the receivers need, in config order."""
+    """Every secret the receivers need, in config order. An integration without its variable
+    set has none (a plain webhook url, or `sink: obsctl` before the local target resolves it)."""
     refs: list[SecretRef] = []
     for i, rec in enumerate(alerting.receivers):
-        for j, hook in enumerate(rec.webhooks):
-            if hook.url_env:
-                where = f"alerting.receivers[{i}].webhooks[{j}].url_env"
-                refs.append(SecretRef(hook.url_env, where, f"{rec.name}.webhook-{j}.url"))
-        for j, slack in enumerate(rec.slack):
-            if not slack.api_url_env:  # only with `sink: obsctl`, which the local target resolves first
-                continue
-            where = f"alerting.receivers[{i}].slack[{j}].api_url_env"
-            refs.append(SecretRef(slack.api_url_env, where, f"{rec.name}.slack-{j}.api-url"))
-        for j, pd in enumerate(rec.pagerduty):
-            if not pd.routing_key_env:
-                continue
-            where = f"alerting.receivers[{i}].pagerduty[{j}].routing_key_env"
-            refs.append(SecretRef(pd.routing_key_env, where, f"{rec.name}.pagerduty-{j}.routing-key"))
-        for j, mail in enumerate(rec.email):
-            if mail.auth_password_env:
-                where = f"alerting.receivers[{i}].email[{j}].auth_password_env"
-                refs.append(SecretRef(mail.auth_password_env, where, f"{rec.name}.email-{j}.auth-password"))
-        for j, og in enumerate(rec.opsgenie):
-            if not og.api_key_env:
-                continue
-            where = f"alerting.receivers[{i}].opsgenie[{j}].api_key_env"
-            refs.append(SecretRef(og.api_key_env, where, f"{rec.name}.opsgenie-{j}.api-key"))
+        for field, env_field, kind, name in _SECRET_FIELDS:
+            for j, integration in enumerate(getattr(rec, field)):
+                if var := getattr(integration, env_field):
+                    where = f"alerting.receivers[{i}].{field}[{j}].{env_field}"
+                    refs.append(SecretRef(var, where, f"{rec.name}.{kind}-{j}.{name}"))
     return refs
 
 
