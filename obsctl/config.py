@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from obsctl import bundled, inputs
+from obsctl import bundled, crashlog, inputs
 from obsctl.errors import ConfigError
 from obsctl.slo_spec import Slo, check_thresholds, merge
 
@@ -817,9 +817,9 @@ def find_config(explicit: str | None, cwd: Path | None = None) -> Path | None:
 
 
 def default_state_root() -> Path:
-    """Where state goes when no obsctl.yaml was found: $XDG_STATE_HOME/obsctl (~/.local/state/obsctl)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base).expanduser().resolve() / "obsctl"
+    """Where state goes when no obsctl.yaml was found: $XDG_STATE_HOME/obsctl (~/.local/state/obsctl),
+    the per-user folder the crash log falls back to as well."""
+    return crashlog.user_dir().expanduser().resolve()
 
 
 def _project(path: Path, cfg: ObsctlConfig) -> tuple[Path, Path]:
